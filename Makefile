@@ -1,0 +1,47 @@
+# driftward's two user-facing commands are `make demo` and `make test`; every
+# other target is a step they share. Everything they need is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test setup testbed lint typecheck unit cluster-up cluster-down clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftward needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed ## Python environment in .venv
+
+testbed: ## build (or reuse) the pinned Kubernetes binaries
+	bash hack/testbed/build.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+## The whole suite: lint, types, unit, integration and e2e against a real cluster.
+test: setup testbed lint typecheck
+	$(BIN)/pytest
+
+## The main job: a local cluster with driftward running in it.
+demo: setup testbed
+	bash hack/demo.sh
+
+cluster-up: testbed
+	bash hack/testbed/cluster.sh up driftward-dev
+
+cluster-down:
+	bash hack/testbed/cluster.sh down driftward-dev
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

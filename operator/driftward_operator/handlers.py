@@ -1,0 +1,101 @@
+"""kopf registration: thin adapters from kopf's callbacks to ``reconcile``.
+
+Nothing here decides anything. ``register`` wires one reconcile to resume,
+create, spec/annotation updates and a periodic timer, and tunes kopf at
+start-up (status-based bookkeeping so the operator never writes the spec or
+annotations, and peering so that only one replica acts).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+
+from driftward_operator import api
+from driftward_operator.kube import KubeClient, KubeError
+from driftward_operator.reconcile import reconcile
+from driftward_operator.settings import OperatorSettings
+
+
+def build_api_client() -> Any:
+    """An API client from the in-cluster account, or else the kubeconfig in $KUBECONFIG."""
+    try:
+        kube_config.load_incluster_config()
+        return kube_client.ApiClient()
+    except kube_config.ConfigException:
+        # Read $KUBECONFIG now: the client library reads it only once, at import.
+        return kube_config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
+
+
+def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
+    """Register the operator's handlers on a kopf registry."""
+    resource = (api.GROUP, api.VERSION, api.PLURAL)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        """The pod's ServiceAccount in a cluster, else the kubeconfig in $KUBECONFIG."""
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        # Bookkeeping in status, not annotations: Argo CD diffs metadata, never status.
+        settings.persistence.progress_storage = kopf.StatusProgressStorage(
+            field="status.kopf.progress"
+        )
+        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+            field="status.kopf.lastHandledConfiguration"
+        )
+        settings.persistence.finalizer = f"{api.GROUP}/kopf-finalizer"
+        settings.posting.level = 100  # the operator posts its own Events; kopf's are noise
+        settings.watching.server_timeout = 270
+        settings.watching.client_timeout = 300
+        settings.batching.error_delays = [5, 15, 30, 60, 120]
+        memo["kube"] = KubeClient(build_api_client(), field_manager=op_settings.field_manager)
+
+    op_settings = settings
+
+    def run(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
+        # kopf may run the timer and an update handler for the same object at once.
+        lock: threading.Lock = memo.setdefault("lock", threading.Lock())
+        cache: dict[str, tuple[str, float]] = memo.setdefault("applied", {})
+        with lock:
+            try:
+                result = reconcile(
+                    memo["kube"],
+                    body,
+                    datetime.now(UTC),
+                    cache,
+                    op_settings.apply_refresh_seconds,
+                )
+            except KubeError as exc:
+                cache.clear()
+                raise kopf.TemporaryError(f"Kubernetes API call failed: {exc}", delay=30) from exc
+        if result.status_written:
+            logger.info(
+                f"status: phase={result.status['phase']} active={result.status['activeVersion']} "
+                f"stable={result.status['stableVersion'] or '-'}"
+            )
+
+    @kopf.on.resume(*resource, registry=registry)
+    @kopf.on.create(*resource, registry=registry)
+    @kopf.on.update(*resource, field="spec", registry=registry)
+    def on_change(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+        """Reconcile at once when the spec changes or the operator (re)starts."""
+        run(body, memo, logger)
+
+    @kopf.timer(*resource, interval=settings.resync_seconds, idle=None, registry=registry)
+    def on_timer(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+        """Reconcile periodically: rollouts finish and windows pass without spec changes."""
+        run(body, memo, logger)
+
+
+def compute_priority(settings: OperatorSettings) -> int:
+    """This replica's peering priority: the configured one, or a random one to avoid ties."""
+    return settings.priority if settings.priority is not None else random.randint(1, 2**31 - 1)

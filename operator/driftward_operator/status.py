@@ -1,0 +1,178 @@
+"""Compute a MonitoredModel's status from what the operator observed and decided.
+
+Pure: it takes the lifecycle's decision and the Deployment's rollout and returns
+the whole status, which ``reconcile`` writes once. Re-running it with the same
+inputs gives the same status, so a reconcile is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from driftward_operator import api
+from driftward_operator.conditions import find_condition, set_condition
+from driftward_operator.lifecycle import Lifecycle, Rollout
+from driftward_operator.timeutil import format_time
+
+# Status fields this module does not compute but must carry over unchanged
+# (the monitor's verdicts and the rollback policy's memory).
+_CARRIED = ("drift", "performance", "breaches", "rollbackTimes")
+
+
+def compute_rollout(deployment: Mapping[str, Any] | None) -> Rollout:
+    """Reduce a Deployment object (or its absence) to what the lifecycle needs."""
+    if deployment is None:
+        return Rollout()
+    metadata = deployment.get("metadata", {})
+    spec = deployment.get("spec", {})
+    status = deployment.get("status", {})
+    desired = int(spec.get("replicas", 1))
+    conditions = status.get("conditions", [])
+    progressing = find_condition(conditions, "Progressing") or {}
+    available = (
+        int(status.get("observedGeneration", 0)) >= int(metadata.get("generation", 0))
+        and int(status.get("updatedReplicas", 0)) == desired
+        and int(status.get("availableReplicas", 0)) == desired
+        and int(status.get("replicas", 0)) == desired
+    )
+    return Rollout(
+        exists=True,
+        digest=metadata.get("annotations", {}).get(api.ANNOTATION_DIGEST),
+        available=available,
+        deadline_exceeded=progressing.get("reason") == "ProgressDeadlineExceeded",
+        message=str(progressing.get("message", "")),
+    )
+
+
+def compute_status(
+    mm: Mapping[str, Any],
+    lifecycle: Lifecycle,
+    rollout: Rollout,
+    now: datetime,
+) -> dict[str, Any]:
+    """The whole status to write for this reconcile."""
+    stamp = format_time(now)
+    generation = int(mm["metadata"].get("generation", 0))
+    previous: Mapping[str, Any] = mm.get("status") or {}
+    conditions: list[dict[str, Any]] = [dict(c) for c in previous.get("conditions", [])]
+    fields = lifecycle.fields
+    active = lifecycle.active.version
+    candidate = fields["candidateVersion"]
+
+    serving = rollout.available and rollout.digest == lifecycle.active.sha256
+    if serving:
+        ready = (
+            True,
+            api.Reason.DEPLOYMENT_AVAILABLE,
+            f"version {active} is serving on all replicas",
+        )
+    elif not rollout.exists:
+        ready = (False, api.Reason.DEPLOYMENT_MISSING, "the serving Deployment does not exist yet")
+    elif rollout.deadline_exceeded:
+        ready = (
+            False,
+            api.Reason.PROGRESS_DEADLINE_EXCEEDED,
+            f"version {active} did not become ready: {rollout.message}",
+        )
+    else:
+        ready = (False, api.Reason.DEPLOYMENT_PROGRESSING, f"rolling out version {active}")
+    conditions = set_condition(
+        conditions,
+        api.READY,
+        ready[0],
+        reason=ready[1],
+        message=ready[2],
+        generation=generation,
+        now=stamp,
+    )
+
+    if candidate:
+        progressing = (
+            True,
+            api.Reason.IN_PROMOTION_WINDOW if serving else api.Reason.DEPLOYMENT_PROGRESSING,
+            f"candidate version {candidate} is "
+            + ("serving and in its promotion window" if serving else "rolling out"),
+        )
+    elif not serving:
+        progressing = (True, api.Reason.DEPLOYMENT_PROGRESSING, f"rolling out version {active}")
+    else:
+        progressing = (False, api.Reason.STABLE, f"version {active} is stable")
+    conditions = set_condition(
+        conditions,
+        api.PROGRESSING,
+        progressing[0],
+        reason=progressing[1],
+        message=progressing[2],
+        generation=generation,
+        now=stamp,
+    )
+
+    # Drift and degradation come from the monitor's verdicts; until the first
+    # evaluation they are Unknown rather than a guessed False.
+    for type_ in (api.DRIFTED, api.DEGRADED):
+        if find_condition(conditions, type_) is None:
+            conditions = set_condition(
+                conditions,
+                type_,
+                None,
+                reason=api.Reason.NOT_EVALUATED,
+                message="no verdict from the monitor yet",
+                generation=generation,
+                now=stamp,
+            )
+    if lifecycle.blocked_version is not None:
+        conditions = set_condition(
+            conditions,
+            api.ROLLED_BACK,
+            True,
+            reason=api.Reason.VERSION_ROLLED_BACK,
+            message=(
+                f"version {lifecycle.blocked_version} was rolled back and stays out of service; "
+                f"serving {active}. Set a new spec.model.version or sha256, or annotate "
+                "driftward.dev/retry to try it again"
+            ),
+            generation=generation,
+            now=stamp,
+        )
+    elif find_condition(conditions, api.ROLLED_BACK) is None:
+        conditions = set_condition(
+            conditions,
+            api.ROLLED_BACK,
+            False,
+            reason=api.Reason.NOT_ROLLED_BACK,
+            message="no rollback has happened",
+            generation=generation,
+            now=stamp,
+        )
+
+    status: dict[str, Any] = {k: previous[k] for k in _CARRIED if k in previous}
+    status.update(fields)
+    status["observedGeneration"] = generation
+    status["conditions"] = sorted(conditions, key=lambda c: api.CONDITION_TYPES.index(c["type"]))
+    status["phase"] = compute_phase(
+        status, serving=serving, deadline_exceeded=rollout.deadline_exceeded
+    )
+    return status
+
+
+def compute_phase(status: Mapping[str, Any], *, serving: bool, deadline_exceeded: bool) -> str:
+    """A one-word summary of the status, for kubectl's Health column."""
+    conditions = status.get("conditions", [])
+
+    def true(type_: str) -> bool:
+        found = find_condition(conditions, type_)
+        return found is not None and found.get("status") == "True"
+
+    if deadline_exceeded:
+        return api.PHASE_FAILED
+    if true(api.ROLLED_BACK):
+        return api.PHASE_ROLLED_BACK
+    if true(api.DEGRADED) or true(api.DRIFTED):
+        return api.PHASE_DEGRADED
+    if not serving:
+        return api.PHASE_PROGRESSING if status.get("activeVersion") else api.PHASE_PENDING
+    if status.get("candidateVersion"):
+        return api.PHASE_PROGRESSING
+    return api.PHASE_HEALTHY

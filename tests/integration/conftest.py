@@ -1,0 +1,40 @@
+"""Fixtures for tests against the real local control plane: API clients and namespaces."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client, config
+
+from tests.conftest import Testbed
+
+
+@pytest.fixture(scope="session")
+def api_client(testbed: Testbed) -> Iterator[client.ApiClient]:
+    """A Kubernetes API client for the session's cluster."""
+    api = config.new_client_from_config(config_file=str(testbed.kubeconfig))
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture
+def namespace(api_client: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(api_client)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
+
+
+@pytest.fixture
+def kubeconfig_env(testbed: Testbed, monkeypatch: pytest.MonkeyPatch) -> Testbed:
+    """Point KUBECONFIG at the session's cluster, for code that reads it (kopf, kubectl)."""
+    monkeypatch.setenv("KUBECONFIG", str(testbed.kubeconfig))
+    return testbed

@@ -56,7 +56,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         settings.posting.level = 100  # the operator posts its own Events; kopf's are noise
         settings.watching.server_timeout = 270
         settings.watching.client_timeout = 300
-        settings.batching.error_delays = [5, 15, 30, 60, 120]
+        settings.queueing.error_delays = [5, 15, 30, 60, 120]
         memo["kube"] = KubeClient(build_api_client(), field_manager=op_settings.field_manager)
 
     op_settings = settings
@@ -65,11 +65,20 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         # kopf may run the timer and an update handler for the same object at once.
         lock: threading.Lock = memo.setdefault("lock", threading.Lock())
         cache: dict[str, tuple[str, float]] = memo.setdefault("applied", {})
+        kube: KubeClient = memo["kube"]
+        metadata = body["metadata"]
         with lock:
             try:
+                # The body kopf hands over may predate a status this operator has just
+                # written from a concurrent handler; decide on the stored object.
+                fresh = kube.read(
+                    api.API_VERSION, api.KIND, metadata["namespace"], metadata["name"]
+                )
+                if fresh is None:
+                    return
                 result = reconcile(
-                    memo["kube"],
-                    body,
+                    kube,
+                    fresh,
                     datetime.now(UTC),
                     cache,
                     op_settings.apply_refresh_seconds,

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client, config
 
-from tests.conftest import Testbed
+from tests.conftest import ROOT, Testbed
+
+CRD = ROOT / "crds" / "driftward.dev_monitoredmodels.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +40,12 @@ def kubeconfig_env(testbed: Testbed, monkeypatch: pytest.MonkeyPatch) -> Testbed
     """Point KUBECONFIG at the session's cluster, for code that reads it (kopf, kubectl)."""
     monkeypatch.setenv("KUBECONFIG", str(testbed.kubeconfig))
     return testbed
+
+
+@pytest.fixture(scope="session")
+def crd_installed(testbed: Testbed) -> None:
+    """Install the MonitoredModel CRD with kubectl server-side apply, as a user would."""
+    testbed.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    testbed.kubectl(
+        "wait", "--for=condition=Established", "crd/monitoredmodels.driftward.dev", "--timeout=60s"
+    )

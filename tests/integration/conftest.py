@@ -9,6 +9,7 @@ import pytest
 from kubernetes import client, config
 
 from tests.conftest import ROOT, Testbed
+from tests.integration.helpers import Cluster
 
 CRD = ROOT / "crds" / "driftward.dev_monitoredmodels.yaml"
 
@@ -49,3 +50,9 @@ def crd_installed(testbed: Testbed) -> None:
     testbed.kubectl(
         "wait", "--for=condition=Established", "crd/monitoredmodels.driftward.dev", "--timeout=60s"
     )
+
+
+@pytest.fixture
+def cluster(crd_installed: None, api_client: client.ApiClient, namespace: str) -> Cluster:
+    """Typed API shortcuts bound to this test's namespace, with the CRD installed."""
+    return Cluster(api_client, namespace)

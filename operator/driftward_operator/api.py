@@ -80,3 +80,4 @@ class Reason:
     NOT_ROLLED_BACK: Final = "NotRolledBack"
     VERSION_ROLLED_BACK: Final = "VersionRolledBack"
     RECONCILE_FAILED: Final = "ReconcileFailed"
+    CHILD_REJECTED: Final = "ChildRejected"

@@ -18,11 +18,14 @@ from datetime import datetime
 from typing import Any
 
 from driftward_operator.children import build_children
-from driftward_operator.kube import KubeClient
+from driftward_operator.kube import KubeClient, KubeError
 from driftward_operator.lifecycle import EventSpec, compute_lifecycle
 from driftward_operator.status import compute_rollout, compute_status
 
 log = logging.getLogger(__name__)
+
+# API answers that mean the child itself is invalid, so the spec must change.
+_SPEC_ERRORS = frozenset({400, 422})
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ def reconcile(
     lifecycle = compute_lifecycle(mm["spec"], old_status, rollout, now)
 
     applied: list[str] = []
+    rejection: str | None = None
     monotonic = time.monotonic()
     for child in build_children(mm, lifecycle.active):
         key = f"{child['kind']}/{child['metadata']['name']}"
@@ -73,11 +77,20 @@ def reconcile(
         # A missing Deployment means someone deleted it: apply regardless of the cache.
         if fresh and not (child["kind"] == "Deployment" and deployment is None):
             continue
-        kube.apply(child)
+        try:
+            kube.apply(child)
+        except KubeError as exc:
+            if exc.status not in _SPEC_ERRORS:
+                raise
+            # The spec produced an invalid child. Retrying at once cannot help, so
+            # report it in status and try again at the next resync.
+            rejection = f"{key}: {exc.message}"
+            applied_cache.pop(key, None)
+            break
         applied_cache[key] = (fingerprint, monotonic)
         applied.append(key)
 
-    status = compute_status(mm, lifecycle, rollout, now)
+    status = compute_status(mm, lifecycle, rollout, now, rejection=rejection)
     written = False
     if _status_changed(old_status, status):
         kube.patch_status(namespace, name, status)

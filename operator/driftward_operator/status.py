@@ -51,8 +51,13 @@ def compute_status(
     lifecycle: Lifecycle,
     rollout: Rollout,
     now: datetime,
+    rejection: str | None = None,
 ) -> dict[str, Any]:
-    """The whole status to write for this reconcile."""
+    """The whole status to write for this reconcile.
+
+    ``rejection`` is the API server's message when it refused a child built from
+    the spec (a mistake the CRD's schema cannot catch, such as a bad env source).
+    """
     stamp = format_time(now)
     generation = int(mm["metadata"].get("generation", 0))
     previous: Mapping[str, Any] = mm.get("status") or {}
@@ -62,7 +67,13 @@ def compute_status(
     candidate = fields["candidateVersion"]
 
     serving = rollout.available and rollout.digest == lifecycle.active.sha256
-    if serving:
+    if rejection is not None:
+        ready = (
+            False,
+            api.Reason.CHILD_REJECTED,
+            f"the API server rejected a child built from the spec; fix the spec: {rejection}",
+        )
+    elif serving:
         ready = (
             True,
             api.Reason.DEPLOYMENT_AVAILABLE,
@@ -152,7 +163,9 @@ def compute_status(
     status["observedGeneration"] = generation
     status["conditions"] = sorted(conditions, key=lambda c: api.CONDITION_TYPES.index(c["type"]))
     status["phase"] = compute_phase(
-        status, serving=serving, deadline_exceeded=rollout.deadline_exceeded
+        status,
+        serving=serving,
+        deadline_exceeded=rollout.deadline_exceeded or rejection is not None,
     )
     return status
 

@@ -206,3 +206,28 @@ def test_full_example_reconciles(cluster: Cluster, operator: KopfRunner) -> None
 
 def test_example_files_exist() -> None:
     assert Path(EXAMPLES / "minimal.yaml").is_file()
+
+
+def test_spec_the_schema_cannot_catch_gives_a_condition_not_a_crash(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    body = model("iris")
+    # valueFrom is passed through to the pod as written; the CRD cannot know this
+    # source is empty, but the API server refuses the Deployment built from it.
+    body["spec"]["serving"] = {"env": [{"name": "TOKEN", "valueFrom": {}}]}
+    cluster.create(body)
+    ready = wait_for(
+        lambda: (c := cluster.condition("iris", "Ready")).get("reason") == "ChildRejected" and c,
+        60,
+        "Ready=False with reason ChildRejected",
+    )
+    assert ready["status"] == "False"
+    assert "Deployment/iris" in ready["message"]
+    assert "valueFrom" in ready["message"]
+    assert cluster.get("iris")["status"]["phase"] == "Failed"
+
+    # Fixing the spec recovers without a restart.
+    cluster.patch_spec("iris", {"serving": {"env": [{"name": "TOKEN", "value": "x"}]}})
+    wait_for(
+        lambda: cluster.condition("iris", "Ready").get("status") == "True", 60, "recovery to Ready"
+    )

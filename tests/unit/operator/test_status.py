@@ -137,3 +137,14 @@ def test_parse_duration_names_bad_text(bad: str) -> None:
 def test_parse_duration_accepts_go_durations() -> None:
     assert parse_duration("1h30m") == timedelta(hours=1, minutes=30)
     assert parse_duration("500ms") == timedelta(milliseconds=500)
+
+
+def test_rejected_child_fails_with_the_api_message(make_mm: MakeMM) -> None:
+    mm = make_mm()
+    lifecycle = compute_lifecycle(mm["spec"], {}, Rollout(), T0)
+    status = compute_status(mm, lifecycle, Rollout(), T0, rejection="Deployment/iris: bad env")
+    ready = condition(status, api.READY)
+    assert ready["status"] == "False"
+    assert ready["reason"] == api.Reason.CHILD_REJECTED
+    assert "Deployment/iris: bad env" in ready["message"]
+    assert status["phase"] == api.PHASE_FAILED

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from driftward_operator import api
 from driftward_operator.children import build_children
 from driftward_operator.kube import KubeClient, KubeError
 from driftward_operator.lifecycle import EventSpec, compute_lifecycle
-from driftward_operator.status import compute_rollout, compute_status
+from driftward_operator.pods import PodReadiness, fetch_pod_readiness
+from driftward_operator.status import compute_pods_to_probe, compute_rollout, compute_status
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,18 @@ def _fingerprint(manifest: Mapping[str, Any]) -> str:
 
 def _status_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return any(old.get(k) != v for k, v in new.items())
+
+
+def _read_not_ready(kube: KubeClient, mm: Mapping[str, Any]) -> PodReadiness | None:
+    """The first stuck serving pod's own account of why it is not ready, if any pod says."""
+    metadata = mm["metadata"]
+    port = int(mm["spec"].get("serving", {}).get("port", 8080))
+    pods = kube.list_pods(metadata["namespace"], f"{api.LABEL_MODEL}={metadata['name']}")
+    for name, address in compute_pods_to_probe(pods):
+        answer = fetch_pod_readiness(name, address, port)
+        if answer is not None and not answer.ready:
+            return answer
+    return None
 
 
 def reconcile(
@@ -90,7 +104,10 @@ def reconcile(
         applied_cache[key] = (fingerprint, monotonic)
         applied.append(key)
 
-    status = compute_status(mm, lifecycle, rollout, now, rejection=rejection)
+    not_ready = None
+    if rollout.exists and not (rollout.available and rollout.digest == lifecycle.active.sha256):
+        not_ready = _read_not_ready(kube, mm)
+    status = compute_status(mm, lifecycle, rollout, now, rejection=rejection, not_ready=not_ready)
     written = False
     if _status_changed(old_status, status):
         kube.patch_status(namespace, name, status)

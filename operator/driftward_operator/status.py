@@ -7,13 +7,14 @@ inputs gives the same status, so a reconcile is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from driftward_operator import api
 from driftward_operator.conditions import find_condition, set_condition
 from driftward_operator.lifecycle import Lifecycle, Rollout
+from driftward_operator.pods import PodReadiness
 from driftward_operator.timeutil import format_time
 
 # Status fields this module does not compute but must carry over unchanged
@@ -46,17 +47,40 @@ def compute_rollout(deployment: Mapping[str, Any] | None) -> Rollout:
     )
 
 
+def compute_pods_to_probe(
+    pods: Sequence[Mapping[str, Any]], limit: int = 3
+) -> list[tuple[str, str]]:
+    """Running serving pods whose model server is not ready: (name, IP), at most ``limit``."""
+    chosen: list[tuple[str, str]] = []
+    for pod in pods:
+        status = pod.get("status", {})
+        address = status.get("podIP")
+        if status.get("phase") != "Running" or not address:
+            continue
+        containers = {c.get("name"): c for c in status.get("containerStatuses", [])}
+        if containers.get("model-server", {}).get("ready") is True:
+            continue
+        chosen.append((str(pod["metadata"]["name"]), str(address)))
+        if len(chosen) == limit:
+            break
+    return chosen
+
+
 def compute_status(
     mm: Mapping[str, Any],
     lifecycle: Lifecycle,
     rollout: Rollout,
     now: datetime,
+    *,
     rejection: str | None = None,
+    not_ready: PodReadiness | None = None,
 ) -> dict[str, Any]:
     """The whole status to write for this reconcile.
 
     ``rejection`` is the API server's message when it refused a child built from
     the spec (a mistake the CRD's schema cannot catch, such as a bad env source).
+    ``not_ready`` is what a stuck serving pod said about itself (for example a
+    digest mismatch), which names the problem better than the Deployment can.
     """
     stamp = format_time(now)
     generation = int(mm["metadata"].get("generation", 0))
@@ -67,28 +91,9 @@ def compute_status(
     candidate = fields["candidateVersion"]
 
     serving = rollout.available and rollout.digest == lifecycle.active.sha256
-    if rejection is not None:
-        ready = (
-            False,
-            api.Reason.CHILD_REJECTED,
-            f"the API server rejected a child built from the spec; fix the spec: {rejection}",
-        )
-    elif serving:
-        ready = (
-            True,
-            api.Reason.DEPLOYMENT_AVAILABLE,
-            f"version {active} is serving on all replicas",
-        )
-    elif not rollout.exists:
-        ready = (False, api.Reason.DEPLOYMENT_MISSING, "the serving Deployment does not exist yet")
-    elif rollout.deadline_exceeded:
-        ready = (
-            False,
-            api.Reason.PROGRESS_DEADLINE_EXCEEDED,
-            f"version {active} did not become ready: {rollout.message}",
-        )
-    else:
-        ready = (False, api.Reason.DEPLOYMENT_PROGRESSING, f"rolling out version {active}")
+    ready = compute_ready(
+        active, rollout, serving=serving, rejection=rejection, not_ready=not_ready
+    )
     conditions = set_condition(
         conditions,
         api.READY,
@@ -165,7 +170,9 @@ def compute_status(
     status["phase"] = compute_phase(
         status,
         serving=serving,
-        deadline_exceeded=rollout.deadline_exceeded or rejection is not None,
+        deadline_exceeded=rollout.deadline_exceeded
+        or rejection is not None
+        or not_ready is not None,
     )
     return status
 
@@ -189,3 +196,41 @@ def compute_phase(status: Mapping[str, Any], *, serving: bool, deadline_exceeded
     if status.get("candidateVersion"):
         return api.PHASE_PROGRESSING
     return api.PHASE_HEALTHY
+
+
+def compute_ready(
+    active: str,
+    rollout: Rollout,
+    *,
+    serving: bool,
+    rejection: str | None,
+    not_ready: PodReadiness | None,
+) -> tuple[bool, str, str]:
+    """The Ready condition's status, reason and message, most specific cause first."""
+    if rejection is not None:
+        return (
+            False,
+            api.Reason.CHILD_REJECTED,
+            f"the API server rejected a child built from the spec; fix the spec: {rejection}",
+        )
+    if not_ready is not None and not serving:
+        return (
+            False,
+            not_ready.reason,
+            f"pod {not_ready.pod} cannot serve version {active}: {not_ready.message}",
+        )
+    if serving:
+        return (
+            True,
+            api.Reason.DEPLOYMENT_AVAILABLE,
+            f"version {active} is serving on all replicas",
+        )
+    if not rollout.exists:
+        return (False, api.Reason.DEPLOYMENT_MISSING, "the serving Deployment does not exist yet")
+    if rollout.deadline_exceeded:
+        return (
+            False,
+            api.Reason.PROGRESS_DEADLINE_EXCEEDED,
+            f"version {active} did not become ready: {rollout.message}",
+        )
+    return (False, api.Reason.DEPLOYMENT_PROGRESSING, f"rolling out version {active}")

@@ -12,7 +12,8 @@ import pytest
 from driftward_operator import api
 from driftward_operator.conditions import find_condition, set_condition
 from driftward_operator.lifecycle import Rollout, compute_lifecycle
-from driftward_operator.status import compute_rollout, compute_status
+from driftward_operator.pods import PodReadiness
+from driftward_operator.status import compute_pods_to_probe, compute_rollout, compute_status
 from driftward_operator.timeutil import parse_duration
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -148,3 +149,36 @@ def test_rejected_child_fails_with_the_api_message(make_mm: MakeMM) -> None:
     assert ready["reason"] == api.Reason.CHILD_REJECTED
     assert "Deployment/iris: bad env" in ready["message"]
     assert status["phase"] == api.PHASE_FAILED
+
+
+def test_stuck_pod_reason_names_the_problem(make_mm: MakeMM) -> None:
+    mm = make_mm()
+    lifecycle = compute_lifecycle(mm["spec"], {}, Rollout(), T0)
+    said = PodReadiness(
+        pod="iris-abc", ready=False, reason="DigestMismatch", message="sha256 is 00ff"
+    )
+    status = compute_status(mm, lifecycle, Rollout(exists=True, digest="x"), T0, not_ready=said)
+    ready = condition(status, api.READY)
+    assert ready["reason"] == "DigestMismatch"
+    assert ready["message"] == "pod iris-abc cannot serve version v1: sha256 is 00ff"
+    assert status["phase"] == api.PHASE_FAILED
+
+
+def test_only_running_unready_pods_with_an_ip_are_probed() -> None:
+    def pod(name: str, phase: str, ip: str | None, ready: bool) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "phase": phase,
+            "containerStatuses": [{"name": "model-server", "ready": ready}],
+        }
+        if ip:
+            status["podIP"] = ip
+        return {"metadata": {"name": name}, "status": status}
+
+    pods = [
+        pod("ready", "Running", "10.0.0.1", True),
+        pod("pending", "Pending", None, False),
+        pod("stuck-a", "Running", "10.0.0.2", False),
+        pod("stuck-b", "Running", "10.0.0.3", False),
+    ]
+    assert compute_pods_to_probe(pods) == [("stuck-a", "10.0.0.2"), ("stuck-b", "10.0.0.3")]
+    assert compute_pods_to_probe(pods, limit=1) == [("stuck-a", "10.0.0.2")]

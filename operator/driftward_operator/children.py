@@ -302,8 +302,8 @@ def build_deployment(mm: Mapping[str, Any], active: VersionRef) -> Manifest:
                 "protocol": "TCP",
             },
         ],
-        "readinessProbe": _http_probe("/v1/health", "monitor", 10, 3),
-        "livenessProbe": _http_probe("/v1/health", "monitor", 15, 4),
+        "readinessProbe": _http_probe("/healthz", "monitor", 10, 3),
+        "livenessProbe": _http_probe("/healthz", "monitor", 15, 4),
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
         "securityContext": dict(_RESTRICTED_CONTAINER),
         "volumeMounts": [

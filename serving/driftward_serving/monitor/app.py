@@ -1,0 +1,294 @@
+"""The monitor sidecar's HTTP app: record intake, verdict, window export, report.
+
+``create_app(settings, registry)`` reads the config and the pinned reference
+once, builds the live window, and returns a Starlette app whose lifespan runs
+the evaluation loop on the configured interval. Routes are thin: they parse,
+call the window or the pure ``compute_verdict``, and format.
+
+Starlette rather than FastAPI: the routes are few and validate their one body
+with pydantic directly, and FastAPI's import (OpenAPI models) alone costs
+~0.4 s, most of the sidecar's 0.5 s start-up budget. This module must not
+import scikit-learn, pandas, pyarrow or scipy.stats; statistics live in the
+pure modules, and datasets are read by ``sources`` only when one is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from driftward_serving.monitor.config import MonitorConfig
+from driftward_serving.monitor.counts import WindowCounts, window_counts_to_json
+from driftward_serving.monitor.metrics import MonitorMetrics
+from driftward_serving.monitor.performance import (
+    CLASSIFICATION_METRIC_NAMES,
+    REGRESSION_METRIC_NAMES,
+)
+from driftward_serving.monitor.profile import Profile, Task, profile_to_json
+from driftward_serving.monitor.report import render_report
+from driftward_serving.monitor.settings import MonitorSettings
+from driftward_serving.monitor.sources import read_monitor_config, read_reference_profile
+from driftward_serving.monitor.verdict import Verdict, compute_verdict, verdict_to_json
+from driftward_serving.monitor.window import LiveWindow
+
+log = logging.getLogger("driftward.monitor")
+
+
+class PredictionIn(BaseModel):
+    """One prediction in a POST /v1/records batch (docs/contracts.md)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(min_length=1, max_length=512)
+    ts: float
+    # Raw JSON values: the window converts each feature by its declared type,
+    # so coercing them here would only cost time.
+    features: list[Any]
+    output: Any = None
+    proba: list[float] | None = None
+
+
+class LabelIn(BaseModel):
+    """One ground-truth label in a POST /v1/records batch."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(min_length=1, max_length=512)
+    ts: float
+    label: Any
+
+
+class RecordBatchIn(BaseModel):
+    """The body of POST /v1/records."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    model: str = ""
+    version: str = ""
+    predictions: list[PredictionIn] = []
+    labels: list[LabelIn] = []
+
+
+class JSONResponse(Response):
+    """JSON via orjson (NaN and infinities become null)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        """Serialise the content."""
+        return orjson.dumps(content)
+
+
+def _problem(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+class MonitorService:
+    """The monitor's state and behaviour behind the routes and the evaluation loop."""
+
+    def __init__(
+        self,
+        settings: MonitorSettings,
+        config: MonitorConfig,
+        profile: Profile,
+        registry: CollectorRegistry,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.profile = profile
+        self.model = settings.model_name or config.model.name
+        self.version = settings.model_version or config.model.version
+        self.window = LiveWindow(profile, config, settings.join_buffer_size)
+        metric_names = (
+            REGRESSION_METRIC_NAMES
+            if config.model.task is Task.REGRESSION
+            else CLASSIFICATION_METRIC_NAMES
+        )
+        self.metrics = MonitorMetrics(
+            registry, self.model, self.version, [f.name for f in config.features], metric_names
+        )
+        self.clock = clock
+        self.last_verdict: Verdict | None = None
+        self.last_counts: WindowCounts | None = None
+        self._evaluating = asyncio.Lock()
+        self._join_evictions_seen = 0
+
+    def ingest(self, batch: RecordBatchIn) -> dict[str, int]:
+        """Count a batch into the window; returns the contract's response body."""
+        predictions = self.window.add_predictions(batch.predictions)
+        labels = self.window.add_labels(batch.labels)
+        evictions = self.window.join_evictions - self._join_evictions_seen
+        self._join_evictions_seen = self.window.join_evictions
+        self.metrics.observe_intake(predictions, 0)
+        self.metrics.observe_intake(labels, evictions)
+        return {
+            "accepted_predictions": predictions.accepted_predictions,
+            "accepted_labels": labels.accepted_labels,
+            "unknown_labels": labels.unknown_labels,
+            "duplicate_labels": labels.duplicate_labels,
+            "late_labels": labels.late_labels,
+            "rejected_predictions": predictions.rejected_predictions,
+            "invalid_labels": labels.invalid_labels,
+        }
+
+    async def evaluate(self) -> tuple[Verdict, WindowCounts]:
+        """Judge the window as it is now; exports metrics and keeps the result."""
+        async with self._evaluating:
+            counts = self.window.snapshot()
+            started = time.perf_counter()
+            try:
+                # Off the event loop: the first call imports scipy.special (~0.5 s).
+                verdict = await asyncio.to_thread(
+                    compute_verdict,
+                    self.profile,
+                    self.config,
+                    counts,
+                    self.clock(),
+                    model=self.model,
+                    version=self.version,
+                )
+            except Exception:
+                self.metrics.observe_failed_evaluation()
+                raise
+            self.metrics.observe_verdict(verdict, time.perf_counter() - started)
+            self.last_verdict, self.last_counts = verdict, counts
+            return verdict, counts
+
+    async def latest(self) -> tuple[Verdict, WindowCounts]:
+        """The last verdict, evaluating first if there is none yet."""
+        if self.last_verdict is None or self.last_counts is None:
+            return await self.evaluate()
+        return self.last_verdict, self.last_counts
+
+    async def run_loop(self) -> None:
+        """Evaluate on the configured interval until cancelled; a failure is logged, not fatal."""
+        interval = self.config.interval_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                verdict, _ = await self.evaluate()
+                log.debug("verdict %s: %s", verdict.state.value, "; ".join(verdict.reasons))
+            except Exception:
+                log.exception("evaluation failed; the previous verdict stays")
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _routes(service: MonitorService) -> list[Route]:
+    settings = service.settings
+
+    async def records(request: Request) -> Response:
+        body = await _read_body(request, settings.max_body_bytes)
+        if body is None:
+            service.metrics.observe_rejected_batch("too_large")
+            return _problem(
+                413, f"body is larger than {settings.max_body_bytes} bytes; send smaller batches"
+            )
+        try:
+            batch = RecordBatchIn.model_validate_json(body)
+        except ValidationError as error:
+            service.metrics.observe_rejected_batch("invalid")
+            details = [
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in error.errors(include_url=False)[:20]
+            ]
+            return _problem(422, "the batch does not follow docs/contracts.md", details=details)
+        if len(batch.predictions) + len(batch.labels) > settings.max_batch_size:
+            service.metrics.observe_rejected_batch("too_large")
+            return _problem(413, f"more than {settings.max_batch_size} records in one batch")
+        if batch.version and service.version and batch.version != service.version:
+            service.metrics.observe_rejected_batch("version_mismatch")
+            return _problem(
+                409,
+                f"this monitor watches version {service.version!r}, not {batch.version!r}",
+            )
+        return JSONResponse(service.ingest(batch))
+
+    async def verdict(_: Request) -> Response:
+        result, _counts = await service.latest()
+        return JSONResponse(verdict_to_json(result))
+
+    async def evaluate(_: Request) -> Response:
+        result, _counts = await service.evaluate()
+        return JSONResponse(verdict_to_json(result))
+
+    async def window(_: Request) -> Response:
+        doc = window_counts_to_json(service.window.snapshot())
+        doc.update(model=service.model, version=service.version, windowSize=service.window.capacity)
+        return JSONResponse(doc)
+
+    async def profile(_: Request) -> Response:
+        doc = profile_to_json(service.profile)
+        doc["digest"] = service.window.profile_digest
+        return JSONResponse(doc)
+
+    async def report(_: Request) -> Response:
+        result, counts = await service.latest()
+        page = await asyncio.to_thread(render_report, service.profile, counts, result)
+        return HTMLResponse(page)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return [
+        Route("/v1/records", records, methods=["POST"]),
+        Route("/v1/verdict", verdict, methods=["GET"]),
+        Route("/v1/evaluate", evaluate, methods=["POST"]),
+        Route("/v1/window", window, methods=["GET"]),
+        Route("/v1/profile", profile, methods=["GET"]),
+        Route("/report", report, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", healthz, methods=["GET"]),
+    ]
+
+
+def create_app(
+    settings: MonitorSettings,
+    registry: CollectorRegistry | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    run_loop: bool = True,
+) -> Starlette:
+    """Read the config and the pinned reference, and build the monitor app."""
+    config = read_monitor_config(settings.config_path)
+    profile = read_reference_profile(config, settings.max_reference_bytes)
+    service = MonitorService(settings, config, profile, registry or CollectorRegistry(), clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(service.run_loop()) if run_loop else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = Starlette(routes=_routes(service), lifespan=lifespan)
+    app.state.service = service
+    return app

@@ -1,0 +1,279 @@
+"""The prediction core: turn a validated float matrix into outputs and probabilities.
+
+``build_predictor`` inspects a fitted scikit-learn model once and picks the
+cheapest kernel that gives the same answers as the model itself:
+
+* a NumPy kernel for logistic/linear models (optionally behind StandardScaler
+  steps), which skips scikit-learn's per-call input validation (~70 % of a
+  batch-1 call). It is used only after it reproduced the model's own
+  ``predict``/``predict_proba`` on a probe matrix at load time;
+* otherwise the model's own methods under ``assume_finite``, calling
+  ``predict_proba`` once and deriving the class by argmax for estimators whose
+  ``predict`` is defined that way (and calling ``predict`` too for the rest,
+  e.g. SVC or threshold-tuned classifiers).
+
+Input validation has already happened (see protocol.py), which is why skipping
+scikit-learn's checks is safe. This module must not do I/O, parse requests, or
+know about HTTP.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import sklearn
+from scipy.special import expit
+from sklearn.utils.extmath import softmax
+
+FloatMatrix = npt.NDArray[np.float64]
+Array = npt.NDArray[Any]
+
+# Final estimators whose predict() is classes_[argmax(predict_proba())] by definition,
+# so one predict_proba call answers both. Anything else gets both calls.
+ARGMAX_CLASSIFIERS = frozenset(
+    {
+        "LogisticRegression",
+        "LogisticRegressionCV",
+        "RandomForestClassifier",
+        "ExtraTreesClassifier",
+        "DecisionTreeClassifier",
+        "ExtraTreeClassifier",
+        "GradientBoostingClassifier",
+        "HistGradientBoostingClassifier",
+        "KNeighborsClassifier",
+        "GaussianNB",
+        "MultinomialNB",
+        "BernoulliNB",
+        "ComplementNB",
+        "MLPClassifier",
+        "LinearDiscriminantAnalysis",
+        "QuadraticDiscriminantAnalysis",
+    }
+)
+_LOGISTIC = frozenset({"LogisticRegression", "LogisticRegressionCV"})
+_LINEAR_REGRESSORS = frozenset({"LinearRegression", "Ridge", "Lasso", "ElasticNet"})
+_PROBE_ROWS = 64
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Model outputs for a batch: one output per row, and class probabilities if any."""
+
+    outputs: Array
+    proba: FloatMatrix | None
+
+
+Kernel = Callable[[FloatMatrix], Prediction]
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A fitted model with the facts serving needs and the kernel chosen for it."""
+
+    model: object
+    n_features: int | None
+    feature_names: tuple[str, ...] | None
+    classes: Array | None
+    kernel: Kernel
+    kernel_name: str
+
+    @property
+    def task(self) -> str:
+        """Return "classification" when the model has classes, else "regression"."""
+        return "classification" if self.classes is not None else "regression"
+
+
+class ModelInputError(ValueError):
+    """The model itself rejected an input that passed serving's checks."""
+
+
+def compute_prediction(predictor: Predictor, matrix: FloatMatrix) -> Prediction:
+    """Run the predictor's kernel on a validated matrix."""
+    try:
+        return predictor.kernel(matrix)
+    except ValueError as exc:
+        # A model can have constraints serving cannot know (e.g. non-negative counts
+        # for MultinomialNB); that is the caller's input, not a server fault.
+        raise ModelInputError(str(exc)) from exc
+
+
+def build_predictor(model: object, feature_names: Sequence[str] | None = None) -> Predictor:
+    """Inspect a fitted model and pick the fastest faithful kernel for it."""
+    if not callable(getattr(model, "predict", None)):
+        raise TypeError(f"the artifact holds a {type(model).__name__}, which has no predict()")
+    n_features = _int_or_none(getattr(model, "n_features_in_", None))
+    names = _feature_names(model, feature_names, n_features)
+    classes = _classes(model)
+    final = _final_estimator(model)
+    generic_name, generic = _build_sklearn_kernel(model, final, classes)
+    kernel_name, kernel = generic_name, generic
+    fast = _build_numpy_kernel(model, classes)
+    if fast is not None and n_features is not None and _agrees(fast, generic, n_features, model):
+        kernel_name, kernel = f"numpy-{type(final).__name__}", fast
+    return Predictor(
+        model=model,
+        n_features=n_features,
+        feature_names=names,
+        classes=classes,
+        kernel=kernel,
+        kernel_name=kernel_name,
+    )
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, int | np.integer) else None
+
+
+def _feature_names(
+    model: object, configured: Sequence[str] | None, n_features: int | None
+) -> tuple[str, ...] | None:
+    names: tuple[str, ...] | None = None
+    if configured is not None:
+        names = tuple(configured)
+    else:
+        fitted = getattr(model, "feature_names_in_", None)
+        if fitted is not None:
+            names = tuple(str(n) for n in fitted)
+    if names is None:
+        return None
+    if len(set(names)) != len(names):
+        raise ValueError(f"feature names must be unique, got {list(names)}")
+    if n_features is not None and len(names) != n_features:
+        raise ValueError(
+            f"{len(names)} feature names were given but the model expects {n_features} features"
+        )
+    return names
+
+
+def _classes(model: object) -> Array | None:
+    classes = getattr(model, "classes_", None)
+    if classes is None or not callable(getattr(model, "predict_proba", None)):
+        return None
+    return np.asarray(classes)
+
+
+def _final_estimator(model: object) -> object:
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and steps:
+        return _final_estimator(steps[-1][1])
+    return model
+
+
+def _build_sklearn_kernel(model: Any, final: object, classes: Array | None) -> tuple[str, Kernel]:
+    # The model was fitted on a DataFrame if it has feature names; arrays then trigger a
+    # warning per call, which is noise here because serving already ordered the columns.
+    quiet = getattr(model, "feature_names_in_", None) is not None
+
+    def call(method: Callable[[FloatMatrix], Array], matrix: FloatMatrix) -> Array:
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            if not quiet:
+                return method(matrix)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                return method(matrix)
+
+    if classes is None:
+
+        def predict_only(matrix: FloatMatrix) -> Prediction:
+            return Prediction(outputs=np.asarray(call(model.predict, matrix)), proba=None)
+
+        return "sklearn-predict", predict_only
+
+    if type(final).__name__ in ARGMAX_CLASSIFIERS:
+
+        def proba_argmax(matrix: FloatMatrix) -> Prediction:
+            proba = np.asarray(call(model.predict_proba, matrix), dtype=np.float64)
+            return Prediction(outputs=classes[proba.argmax(axis=1)], proba=proba)
+
+        return "sklearn-proba-argmax", proba_argmax
+
+    def proba_and_predict(matrix: FloatMatrix) -> Prediction:
+        proba = np.asarray(call(model.predict_proba, matrix), dtype=np.float64)
+        return Prediction(outputs=np.asarray(call(model.predict, matrix)), proba=proba)
+
+    return "sklearn-proba-predict", proba_and_predict
+
+
+def _build_numpy_kernel(model: Any, classes: Array | None) -> Kernel | None:
+    """A kernel for linear models behind StandardScaler steps, or None if not applicable."""
+    steps: list[Any] = [s for _, s in getattr(model, "steps", [(None, model)])]
+    *prefix, final = steps
+    scalers: list[tuple[FloatMatrix | None, FloatMatrix | None]] = []
+    for step in prefix:
+        if step is None or step == "passthrough":
+            continue
+        if type(step).__name__ != "StandardScaler":
+            return None
+        mean = step.mean_ if step.with_mean else None
+        scale = step.scale_ if step.with_std else None
+        scalers.append((mean, scale))
+    coef = getattr(final, "coef_", None)
+    intercept = getattr(final, "intercept_", None)
+    if not isinstance(coef, np.ndarray) or intercept is None:
+        return None
+    name = type(final).__name__
+    coef_t = coef.T
+    if name in _LOGISTIC and classes is not None:
+        binary = classes.shape[0] <= 2
+
+        def logistic(matrix: FloatMatrix) -> Prediction:
+            scores = _apply_scalers(matrix, scalers) @ coef_t + intercept
+            if binary:
+                # sklearn computes expit(score) and stacks [1 - p, p]; same values, one
+                # concatenate instead of a reshape and a stack (half the time at batch 1).
+                positive = expit(scores)
+                proba = np.concatenate([1 - positive, positive], axis=1)
+            else:
+                proba = softmax(scores, copy=False)
+            return Prediction(outputs=classes[proba.argmax(axis=1)], proba=proba)
+
+        return logistic
+    if name in _LINEAR_REGRESSORS and classes is None:
+
+        def linear(matrix: FloatMatrix) -> Prediction:
+            outputs = _apply_scalers(matrix, scalers) @ coef_t + intercept
+            return Prediction(outputs=np.asarray(outputs), proba=None)
+
+        return linear
+    return None
+
+
+def _apply_scalers(
+    matrix: FloatMatrix, scalers: list[tuple[FloatMatrix | None, FloatMatrix | None]]
+) -> FloatMatrix:
+    for mean, scale in scalers:
+        # Same operations, in the same order, as StandardScaler.transform.
+        if mean is not None:
+            matrix = matrix - mean
+        if scale is not None:
+            matrix = matrix / scale
+    return matrix
+
+
+def _agrees(fast: Kernel, reference: Kernel, n_features: int, model: Any) -> bool:
+    """True if the fast kernel reproduces the model's own answers on a probe matrix."""
+    rng = np.random.default_rng(0)
+    probe = rng.normal(size=(_PROBE_ROWS, n_features))
+    probe = np.concatenate([probe, probe * 100.0, np.zeros((1, n_features))])
+    try:
+        got, want = fast(probe), reference(probe)
+        with sklearn.config_context(assume_finite=True), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            predicted = np.asarray(model.predict(probe))
+    except (ValueError, TypeError, FloatingPointError):
+        return False
+    if got.outputs.shape != predicted.shape:
+        return False
+    if got.proba is None:
+        close = np.allclose(got.outputs, predicted, rtol=1e-9, atol=1e-12)
+        return want.proba is None and bool(close)
+    return (
+        want.proba is not None
+        and np.array_equal(got.outputs, predicted)
+        and bool(np.allclose(got.proba, want.proba, rtol=1e-9, atol=1e-12))
+    )

@@ -1,0 +1,204 @@
+"""The monitor app over HTTP (in-process): intake, verdict, window, report, metrics, errors."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+from starlette.exceptions import StarletteDeprecationWarning
+
+from driftward_serving.monitor.app import create_app
+from driftward_serving.monitor.counts import window_counts_from_json
+from driftward_serving.monitor.profile import Profile, profile_from_json
+from driftward_serving.monitor.settings import MonitorSettings
+from driftward_serving.monitor.sources import ReferenceError
+
+from .test_window import make_predictions
+
+with warnings.catch_warnings():
+    # Starlette 1.x nudges towards httpx2; the httpx-based client works the same here.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
+
+LABELS = {"model": "iris", "version": "v2"}
+
+
+def _payload(records: list[Any], labels: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "model": "iris",
+        "version": "v2",
+        "predictions": [
+            {"id": r.id, "ts": r.ts, "features": r.features, "output": r.output, "proba": r.proba}
+            for r in records
+        ],
+        "labels": labels or [],
+    }
+
+
+@pytest.fixture
+def client_for(
+    profile: Profile, registry: CollectorRegistry, write_monitor_files: Callable[..., Path]
+) -> Iterator[Callable[..., TestClient]]:
+    """Start the app on written files; yields a factory taking settings and config overrides."""
+    clients: list[TestClient] = []
+
+    def make(settings: dict[str, Any] | None = None, **overrides: Any) -> TestClient:
+        config_path = write_monitor_files(profile, **overrides)
+        app = create_app(
+            MonitorSettings(config_path=config_path, **(settings or {})),
+            registry,
+            clock=lambda: 1_700_000_000.0,
+        )
+        client = TestClient(app)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def test_records_verdict_and_metrics(
+    client_for: Callable[..., TestClient], registry: CollectorRegistry, rng: np.random.Generator
+) -> None:
+    client = client_for()
+    records = make_predictions(rng, 1_000, shift=0.6)
+    labels = [{"id": r.id, "ts": 2.0, "label": r.output} for r in records[:300]]
+    labels += [{"id": "p0", "ts": 3.0, "label": 0}, {"id": "who", "ts": 3.0, "label": 1}]
+    response = client.post("/v1/records", json=_payload(records, labels))
+    assert response.status_code == 200
+    assert response.json() == {
+        "accepted_predictions": 1_000,
+        "accepted_labels": 300,
+        "unknown_labels": 1,
+        "duplicate_labels": 1,
+        "late_labels": 0,
+        "rejected_predictions": 0,
+        "invalid_labels": 0,
+    }
+    verdict = client.post("/v1/evaluate").json()
+    assert verdict["state"] == "Drifted"
+    assert verdict["drift"]["driftedFeatures"] == ["x"]
+    assert verdict["performance"]["labels"] == 300
+    assert verdict["evaluatedAt"] == 1_700_000_000.0
+    assert client.get("/v1/verdict").json() == verdict
+
+    sample = registry.get_sample_value
+    assert sample("driftward_monitor_predictions_total", {**LABELS, "outcome": "accepted"}) == 1_000
+    assert sample("driftward_monitor_labels_total", {**LABELS, "outcome": "joined"}) == 300
+    assert sample("driftward_monitor_labels_total", {**LABELS, "outcome": "duplicate"}) == 1
+    assert sample("driftward_monitor_labels_total", {**LABELS, "outcome": "unknown"}) == 1
+    assert sample("driftward_monitor_feature_drifted", {**LABELS, "feature": "x"}) == 1
+    assert sample("driftward_monitor_feature_drifted", {**LABELS, "feature": "z"}) == 0
+    x_p = sample("driftward_monitor_feature_drift_corrected_p_value", {**LABELS, "feature": "x"})
+    assert x_p is not None
+    assert x_p < 0.01
+    score = sample("driftward_monitor_feature_drift_score", {**LABELS, "feature": "x"})
+    assert score == pytest.approx(verdict["drift"]["features"][0]["effect"])
+    assert sample("driftward_monitor_drift_share_ratio", LABELS) == pytest.approx(1 / 3)
+    assert sample("driftward_monitor_window_samples", LABELS) == 1_000
+    assert sample("driftward_monitor_label_coverage_ratio", LABELS) == pytest.approx(0.3)
+    assert sample("driftward_monitor_verdict_state", {**LABELS, "state": "Drifted"}) == 1
+    assert sample("driftward_monitor_verdict_state", {**LABELS, "state": "Ok"}) == 0
+    accuracy = sample("driftward_monitor_performance", {**LABELS, "metric": "Accuracy"})
+    assert accuracy == pytest.approx(verdict["performance"]["value"])
+    estimated = sample("driftward_monitor_estimated_performance", {**LABELS, "metric": "Accuracy"})
+    assert estimated == pytest.approx(verdict["estimated"]["accuracy"])
+    assert sample("driftward_monitor_evaluations_total", {**LABELS, "outcome": "ok"}) == 1
+    assert sample("driftward_monitor_evaluation_duration_seconds_count", LABELS) == 1
+
+
+def test_window_and_profile_exports_are_mergeable(
+    client_for: Callable[..., TestClient], profile: Profile, rng: np.random.Generator
+) -> None:
+    client = client_for()
+    client.post("/v1/records", json=_payload(make_predictions(rng, 400)))
+    window_doc = client.get("/v1/window").json()
+    assert window_doc["samples"] == 400
+    assert window_doc["windowSize"] == 1_000
+    counts = window_counts_from_json(window_doc)
+    assert sum(counts.features["z"]) == 400
+    profile_doc = client.get("/v1/profile").json()
+    assert profile_doc["digest"] == window_doc["profileDigest"]
+    assert profile_from_json(profile_doc).feature("x").n_bins == profile.feature("x").n_bins
+
+
+def test_report_page_has_a_plot_per_feature(
+    client_for: Callable[..., TestClient], rng: np.random.Generator
+) -> None:
+    client = client_for()
+    client.post("/v1/records", json=_payload(make_predictions(rng, 600, shift=0.6)))
+    page = client.get("/report")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.text.count("<svg") == 4  # x, z, color and the model output
+    assert "<h3>x" in page.text
+
+
+def test_intake_refusals(
+    client_for: Callable[..., TestClient], registry: CollectorRegistry, rng: np.random.Generator
+) -> None:
+    client = client_for({"max_body_bytes": 2_048, "max_batch_size": 5})
+    too_big = client.post("/v1/records", json=_payload(make_predictions(rng, 50)))
+    assert too_big.status_code == 413
+    assert "send smaller batches" in too_big.json()["error"]
+    too_many = client.post("/v1/records", json=_payload(make_predictions(rng, 6)))
+    assert too_many.status_code == 413
+    invalid = client.post("/v1/records", content=b'{"predictions": [{"id": "a"}]}')
+    assert invalid.status_code == 422
+    assert any("predictions.0.ts" in d for d in invalid.json()["details"])
+    wrong = client.post("/v1/records", json={**_payload([]), "version": "v9"})
+    assert wrong.status_code == 409
+    assert "watches version 'v2', not 'v9'" in wrong.json()["error"]
+    sample = registry.get_sample_value
+    assert (
+        sample("driftward_monitor_record_batches_rejected_total", {**LABELS, "reason": "too_large"})
+        == 2
+    )
+    assert (
+        sample("driftward_monitor_record_batches_rejected_total", {**LABELS, "reason": "invalid"})
+        == 1
+    )
+    assert (
+        sample(
+            "driftward_monitor_record_batches_rejected_total",
+            {**LABELS, "reason": "version_mismatch"},
+        )
+        == 1
+    )
+
+
+def test_the_loop_evaluates_on_its_interval(
+    client_for: Callable[..., TestClient], registry: CollectorRegistry
+) -> None:
+    client_for(interval="50ms")
+    deadline = time.monotonic() + 30
+    labels = {**LABELS, "outcome": "ok"}
+    while (registry.get_sample_value("driftward_monitor_evaluations_total", labels) or 0) < 2:
+        assert time.monotonic() < deadline, "the evaluation loop never ran twice"
+        time.sleep(0.05)
+    assert (
+        registry.get_sample_value(
+            "driftward_monitor_verdict_state", {**LABELS, "state": "Inconclusive"}
+        )
+        == 1
+    )
+
+
+def test_a_reference_that_does_not_match_its_pin_is_refused(
+    profile: Profile, write_monitor_files: Callable[..., Path]
+) -> None:
+    config_path = write_monitor_files(profile)
+    doc = json.loads(config_path.read_text())
+    doc["reference"]["sha256"] = "1" * 64
+    config_path.write_text(json.dumps(doc))
+    with pytest.raises(ReferenceError, match=r"but 1111.* is pinned; refusing to use it"):
+        create_app(MonitorSettings(config_path=config_path), CollectorRegistry())

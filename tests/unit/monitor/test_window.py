@@ -1,0 +1,214 @@
+"""The live window: incremental counts equal a recount, memory stays bounded, labels join by id."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from driftward_serving.monitor.config import MonitorConfig, parse_monitor_config
+from driftward_serving.monitor.profile import Profile, build_profile
+from driftward_serving.monitor.window import LabelRecord, LiveWindow, PredictionRecord
+
+from .data import COLORS, FEATURES, config_doc
+
+
+def make_predictions(
+    rng: np.random.Generator, n: int, start: int = 0, shift: float = 0.0
+) -> list[PredictionRecord]:
+    """Predictions from the reference's distribution (x shifted by ``shift``)."""
+    x = rng.normal(shift, 1.0, size=n)
+    z = rng.normal(5.0, 2.0, size=n)
+    color = rng.choice([*COLORS, "purple"], size=n, p=[0.49, 0.3, 0.2, 0.01])
+    p1 = 1.0 / (1.0 + np.exp(-2.0 * x))
+    return [
+        PredictionRecord(
+            id=f"p{start + i}",
+            ts=1_000.0 + start + i,
+            features=[float(x[i]), float(z[i]), str(color[i])],
+            output=int(p1[i] > 0.5),
+            proba=[float(1 - p1[i]), float(p1[i])],
+        )
+        for i in range(n)
+    ]
+
+
+def recount(
+    window: LiveWindow, profile: Profile, records: list[PredictionRecord]
+) -> dict[str, Any]:
+    """The window's counts computed from scratch over the records it should hold."""
+    kept = records[-window.capacity :]
+    counts: dict[str, Any] = {}
+    for j, spec in enumerate(FEATURES):
+        feature = profile.feature(spec.name)
+        column = [r.features[j] for r in kept]
+        if spec.type.value == "numeric":
+            local = feature.bin_values(np.asarray(column, dtype=float))  # type: ignore[union-attr]
+        else:
+            local = feature.bucket_values(column)  # type: ignore[union-attr]
+        counts[spec.name] = np.bincount(local, minlength=feature.n_bins)
+    return counts
+
+
+def test_counts_match_a_recount_after_many_evictions(
+    rng: np.random.Generator, profile: Profile, config: MonitorConfig
+) -> None:
+    window = LiveWindow(profile, config, join_buffer_size=1500)
+    records = make_predictions(rng, 3_700)
+    for start in range(0, len(records), 333):  # uneven batches across ring boundaries
+        window.add_predictions(records[start : start + 333])
+    snapshot = window.snapshot()
+    expected = recount(window, profile, records)
+    assert snapshot.samples == window.capacity == 1000
+    for name, counts in expected.items():
+        np.testing.assert_array_equal(snapshot.features[name], counts)
+    assert snapshot.first_ts == records[-1000].ts
+    assert snapshot.last_ts == records[-1].ts
+
+
+def test_one_batch_larger_than_the_window_keeps_the_newest(
+    rng: np.random.Generator, profile: Profile, config: MonitorConfig
+) -> None:
+    window = LiveWindow(profile, config, join_buffer_size=100)
+    records = make_predictions(rng, 2_500)
+    result = window.add_predictions(records)
+    assert result.accepted_predictions == 2_500
+    expected = recount(window, profile, records)
+    for name, counts in expected.items():
+        np.testing.assert_array_equal(window.snapshot().features[name], counts)
+
+
+def test_memory_stays_bounded_under_ten_windows_of_traffic(
+    rng: np.random.Generator, profile: Profile, config: MonitorConfig
+) -> None:
+    window = LiveWindow(profile, config, join_buffer_size=2_000)
+    arrays_before = {k: v.nbytes for k, v in vars(window).items() if isinstance(v, np.ndarray)}
+    for batch in range(20):  # 10x the window, with labels and unknown ids mixed in
+        records = make_predictions(rng, 500, start=batch * 500)
+        window.add_predictions(records)
+        labels = [LabelRecord(r.id, r.ts, r.output) for r in records[::2]]
+        labels += [LabelRecord(f"ghost{batch}-{i}", 0.0, 1) for i in range(300)]
+        window.add_labels(labels)
+    sizes = window.sizes()
+    assert sizes.window == sizes.window_capacity == 1_000
+    assert sizes.join_ids <= sizes.join_capacity == 2_000
+    assert sizes.expired_ids <= sizes.join_capacity
+    assert sizes.labels <= sizes.label_capacity
+    arrays_after = {k: v.nbytes for k, v in vars(window).items() if isinstance(v, np.ndarray)}
+    assert arrays_after == arrays_before
+    assert sum(window.snapshot().features["x"]) == 1_000
+    assert window.join_evictions == 10_000 - 2_000 - 4_000  # unlabelled ids pushed out
+
+
+def test_labels_join_and_are_classified(
+    rng: np.random.Generator, profile: Profile, config: MonitorConfig
+) -> None:
+    window = LiveWindow(profile, config, join_buffer_size=1_000)
+    first = make_predictions(rng, 1_000)
+    window.add_predictions(first)
+    result = window.add_labels(
+        [LabelRecord("p10", 0.0, 1), LabelRecord("p10", 0.0, 0), LabelRecord("nobody", 0.0, 1)]
+    )
+    assert (result.accepted_labels, result.duplicate_labels, result.unknown_labels) == (1, 1, 1)
+    window.add_predictions(make_predictions(rng, 1_000, start=1_000))  # pushes p0..p999 out
+    late = window.add_labels([LabelRecord("p20", 0.0, 1)])
+    assert late.late_labels == 1
+    assert late.unknown_labels == 0
+
+
+def test_label_coverage_counts_only_window_predictions(
+    rng: np.random.Generator, profile: Profile, config: MonitorConfig
+) -> None:
+    window = LiveWindow(profile, config, join_buffer_size=5_000)
+    records = make_predictions(rng, 1_500)
+    window.add_predictions(records)
+    # 100 labels for predictions already out of the window, 250 for ones in it.
+    window.add_labels([LabelRecord(r.id, 0.0, r.output) for r in records[:100]])
+    window.add_labels([LabelRecord(r.id, 0.0, r.output) for r in records[-250:]])
+    snapshot = window.snapshot()
+    assert snapshot.labelled_in_window == 250
+    assert snapshot.classification is not None
+    assert snapshot.classification.confusion.sum() == 350
+    window.add_predictions(make_predictions(rng, 900, start=1_500))
+    assert window.snapshot().labelled_in_window == 100  # p1400..p1499 remain
+
+
+def test_confusion_and_estimates_follow_evictions(
+    rng: np.random.Generator, profile: Profile, config: MonitorConfig
+) -> None:
+    window = LiveWindow(profile, config, join_buffer_size=1_000)
+    records = make_predictions(rng, 3_000)
+    for start in range(0, 3_000, 250):
+        batch = records[start : start + 250]
+        window.add_predictions(batch)
+        window.add_labels([LabelRecord(r.id, 0.0, 1 - int(r.output)) for r in batch])
+    snapshot = window.snapshot()
+    assert snapshot.classification is not None
+    confusion = snapshot.classification.confusion
+    assert confusion.sum() == 1_000  # the performance window holds the last 1000 labels
+    assert np.trace(confusion[:2, :2]) == 0  # every label disagreed with its prediction
+    assert snapshot.classification.proba_labels == 1_000
+    kept = records[-1_000:]
+    expected_loss = sum(
+        -math.log(max(r.proba[1 - int(r.output)], 1e-15))
+        for r in kept  # type: ignore[index]
+    )
+    assert snapshot.classification.log_loss_sum == pytest.approx(expected_loss, rel=1e-5)
+    assert snapshot.estimated is not None
+    assert snapshot.estimated.n == 1_000
+    expected_confidence = sum(max(r.proba) for r in kept)  # type: ignore[arg-type]
+    assert snapshot.estimated.confidence_sums.sum() == pytest.approx(expected_confidence, rel=1e-5)
+
+
+def test_malformed_records_are_rejected_not_fatal(profile: Profile, config: MonitorConfig) -> None:
+    window = LiveWindow(profile, config, join_buffer_size=1_000)
+    result = window.add_predictions(
+        [
+            PredictionRecord("a", 1.0, [1.0, 2.0], 1),  # one feature short
+            PredictionRecord("b", 2.0, ["oops", None, 7], "unknown-class", [0.5]),
+        ]
+    )
+    assert result.accepted_predictions == 1
+    assert result.rejected_predictions == 1
+    snapshot = window.snapshot()
+    assert snapshot.features["x"][-1] == 1  # "oops" is counted as missing
+    assert snapshot.features["color"][-1] == 1  # 7 was never a color: unseen
+    assert snapshot.output is not None
+    assert snapshot.output[-1] == 1  # an output outside the classes is unseen too
+    assert snapshot.estimated is not None
+    assert snapshot.estimated.n == 0  # a probability row of the wrong length is ignored
+
+
+def test_regression_sums(rng: np.random.Generator) -> None:
+    columns = {"x": rng.normal(size=800), "y": rng.normal(size=800) * 2.5}
+    profile = build_profile(columns, FEATURES[:1], target="y")
+    doc = config_doc(
+        model={"name": "r", "version": "1", "task": "Regression"},
+        features=[{"name": "x", "type": "Numeric"}],
+        performance={"metric": "RMSE", "baseline": 1.0, "minLabels": 10},
+    )
+    window = LiveWindow(profile, parse_monitor_config(doc), join_buffer_size=100)
+    preds = [PredictionRecord(f"r{i}", float(i), [float(i)], float(i) * 0.5) for i in range(2_500)]
+    window.add_predictions(preds)
+    window.add_labels([LabelRecord(f"r{i}", 0.0, float(i)) for i in range(1_000, 2_500)])
+    window.add_labels([LabelRecord("r2499", 0.0, "not a number")])
+    sums = window.snapshot().regression
+    assert sums is not None
+    kept = np.arange(1_500, 2_500, dtype=float)
+    assert sums.n == 1_000
+    assert sums.sum_abs_error == pytest.approx(np.sum(kept * 0.5))
+    assert sums.sum_sq_error == pytest.approx(np.sum((kept * 0.5) ** 2))
+    assert sums.sum_label == pytest.approx(kept.sum())
+
+
+def test_config_and_profile_must_agree(profile: Profile) -> None:
+    doc = config_doc(features=[{"name": "x", "type": "Categorical"}])
+    with pytest.raises(ValueError, match=r"'x' is categorical in monitor.json but numeric"):
+        LiveWindow(profile, parse_monitor_config(doc), 100)
+    regression = config_doc(
+        model={"name": "m", "version": "1", "task": "Regression"}, performance=None
+    )
+    with pytest.raises(ValueError, match="built for classification"):
+        LiveWindow(profile, parse_monitor_config(regression), 100)

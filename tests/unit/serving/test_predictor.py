@@ -1,0 +1,133 @@
+"""The prediction core picks a kernel that answers exactly like the model itself."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+from driftward_serving.predictor import ModelInputError, build_predictor, compute_prediction
+
+
+def fitted_classifiers() -> list[tuple[str, Any, np.ndarray, np.ndarray]]:
+    """Classifiers of each kernel family, with data to check them on."""
+    iris_X, iris_y = load_iris(return_X_y=True)
+    bc_X, bc_y = load_breast_cancer(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[iris_y]
+    return [
+        ("numpy-LogisticRegression", LogisticRegression(max_iter=5000), bc_X, bc_y),
+        ("numpy-LogisticRegression", LogisticRegression(max_iter=1000), iris_X, names),
+        (
+            "numpy-LogisticRegression",
+            make_pipeline(StandardScaler(), LogisticRegression()),
+            bc_X,
+            bc_y,
+        ),
+        ("sklearn-proba-argmax", make_pipeline(MinMaxScaler(), LogisticRegression()), bc_X, bc_y),
+        (
+            "sklearn-proba-argmax",
+            RandomForestClassifier(n_estimators=5, random_state=0),
+            iris_X,
+            iris_y,
+        ),
+        ("sklearn-proba-argmax", DecisionTreeClassifier(random_state=0), iris_X, names),
+    ]
+
+
+@pytest.mark.parametrize(("kernel", "model", "X", "y"), fitted_classifiers())
+def test_classifier_kernels_match_the_model(kernel: str, model: Any, X: Any, y: Any) -> None:
+    model.fit(X, y)
+    predictor = build_predictor(model)
+    assert predictor.kernel_name == kernel
+    prediction = compute_prediction(predictor, np.ascontiguousarray(X, dtype=np.float64))
+    assert prediction.proba is not None
+    np.testing.assert_allclose(prediction.proba, model.predict_proba(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(prediction.outputs, model.predict(X))
+    assert predictor.task == "classification"
+
+
+@pytest.mark.parametrize("model", [LinearRegression(), make_pipeline(StandardScaler(), Ridge())])
+def test_linear_regressors_use_numpy_and_match(model: Any) -> None:
+    X, y = load_diabetes(return_X_y=True)
+    model.fit(X, y)
+    predictor = build_predictor(model)
+    assert predictor.kernel_name.startswith("numpy-")
+    prediction = compute_prediction(predictor, X)
+    assert prediction.proba is None
+    np.testing.assert_allclose(prediction.outputs, model.predict(X), rtol=1e-9)
+    assert predictor.task == "regression"
+
+
+def test_a_classifier_whose_predict_is_not_argmax_gets_both_calls() -> None:
+    """A threshold-shifted classifier: argmax over probabilities would be wrong."""
+    X, y = load_breast_cancer(return_X_y=True)
+    inner = LogisticRegression(max_iter=5000).fit(X, y)
+
+    class Shifted:
+        """Predicts class 1 only above 0.9 probability."""
+
+        classes_ = inner.classes_
+        n_features_in_ = X.shape[1]
+
+        def predict_proba(self, data: np.ndarray) -> np.ndarray:
+            return inner.predict_proba(data)
+
+        def predict(self, data: np.ndarray) -> np.ndarray:
+            return (inner.predict_proba(data)[:, 1] > 0.9).astype(int)
+
+    predictor = build_predictor(Shifted())
+    assert predictor.kernel_name == "sklearn-proba-predict"
+    prediction = compute_prediction(predictor, X)
+    np.testing.assert_array_equal(prediction.outputs, Shifted().predict(X))
+
+
+def test_feature_names_come_from_settings_or_the_model() -> None:
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    assert build_predictor(model).feature_names is None
+    assert build_predictor(model, ["a", "b", "c", "d"]).feature_names == ("a", "b", "c", "d")
+    with pytest.raises(ValueError, match="2 feature names were given but the model expects 4"):
+        build_predictor(model, ["a", "b"])
+    with pytest.raises(ValueError, match="unique"):
+        build_predictor(model, ["a", "a", "c", "d"])
+
+
+def test_models_fitted_on_named_columns_keep_their_names_and_stay_quiet() -> None:
+    X, y = load_iris(return_X_y=True)
+    model = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
+    model.feature_names_in_ = np.array(["a", "b", "c", "d"], dtype=object)
+    predictor = build_predictor(model)
+    assert predictor.feature_names == ("a", "b", "c", "d")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compute_prediction(predictor, X[:2])
+
+
+def test_not_a_model_is_refused() -> None:
+    with pytest.raises(TypeError, match="no predict"):
+        build_predictor({"coef": [1, 2]})
+
+
+def test_model_side_input_errors_are_input_errors() -> None:
+    class Picky:
+        """Rejects negative inputs at predict time, as some estimators do."""
+
+        n_features_in_ = 2
+
+        def predict(self, data: np.ndarray) -> np.ndarray:
+            if (data < 0).any():
+                raise ValueError("Negative values in data")
+            return data.sum(axis=1)
+
+    predictor = build_predictor(Picky())
+    assert compute_prediction(predictor, np.ones((1, 2))).outputs.tolist() == [2.0]
+    with pytest.raises(ModelInputError, match="Negative"):
+        compute_prediction(predictor, -np.ones((1, 2)))

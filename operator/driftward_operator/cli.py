@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
+from collections.abc import Sequence
 
 import kopf
 from pydantic import ValidationError
@@ -12,9 +14,22 @@ from driftward_operator.handlers import compute_priority, register
 from driftward_operator.settings import OperatorSettings
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: only --help, because settings come from the environment."""
+    names = "\n".join(
+        f"  DRIFTWARD_OPERATOR_{name.upper()}" for name in OperatorSettings.model_fields
+    )
+    return argparse.ArgumentParser(
+        prog="driftward-operator",
+        description="Run the driftward operator (kopf) until it is stopped.",
+        epilog=f"Settings are read from the environment:\n{names}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the operator until it is stopped."""
-    del argv  # configuration comes from DRIFTWARD_OPERATOR_* variables
+    build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

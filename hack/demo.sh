@@ -32,5 +32,7 @@ after its promotion window; kwok fakes the pods, so no model is loaded).
 Stop the cluster with: bash hack/testbed/cluster.sh down $name
 
 MSG
+# kwok pod IPs are not on loopback in this cluster: never send traffic to them.
 export KUBECONFIG=$kubeconfig DRIFTWARD_OPERATOR_STANDALONE=true DRIFTWARD_OPERATOR_LIVENESS_PORT=0
+export DRIFTWARD_OPERATOR_EVALUATE_VERDICTS=false DRIFTWARD_OPERATOR_HTTP_PORT=0
 exec .venv/bin/driftward-operator

@@ -27,6 +27,18 @@ MANAGED_BY: Final = "driftward"
 ANNOTATION_CONFIG_HASH: Final = "driftward.dev/config-hash"
 ANNOTATION_DIGEST: Final = "driftward.dev/artifact-sha256"
 
+# User requests on a MonitoredModel, made by setting the annotation to a new
+# value (any string, such as a timestamp). The operator acts once per value and
+# records the value it handled in status.requests; it never edits annotations.
+ANNOTATION_RETRY: Final = "driftward.dev/retry"
+ANNOTATION_ROLLBACK: Final = "driftward.dev/rollback"
+ANNOTATION_PROMOTE: Final = "driftward.dev/promote"
+REQUEST_ANNOTATIONS: Final = {
+    "retry": ANNOTATION_RETRY,
+    "rollback": ANNOTATION_ROLLBACK,
+    "promote": ANNOTATION_PROMOTE,
+}
+
 # Ports inside the serving pod (docs/contracts.md).
 SERVING_METRICS_PORT: Final = 9090
 MONITOR_PORT: Final = 8081
@@ -81,3 +93,11 @@ class Reason:
     VERSION_ROLLED_BACK: Final = "VersionRolledBack"
     RECONCILE_FAILED: Final = "ReconcileFailed"
     CHILD_REJECTED: Final = "ChildRejected"
+    MANUAL_ROLLBACK: Final = "ManualRollback"
+    MANUAL_PROMOTE: Final = "ManualPromote"
+    RETRY: Final = "RetryRequested"
+    REQUEST_IGNORED: Final = "RequestIgnored"
+    WOULD_ROLL_BACK: Final = "WouldRollBack"
+    ROLLBACK_SUPPRESSED: Final = "RollbackSuppressed"
+    ESTIMATED_DEGRADED: Final = "EstimatedPerformanceDegraded"
+    MONITORS_UNREACHABLE: Final = "MonitorsUnreachable"

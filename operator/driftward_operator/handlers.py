@@ -1,9 +1,10 @@
 """kopf registration: thin adapters from kopf's callbacks to ``reconcile``.
 
 Nothing here decides anything. ``register`` wires one reconcile to resume,
-create, spec/annotation updates and a periodic timer, and tunes kopf at
-start-up (status-based bookkeeping so the operator never writes the spec or
-annotations, and peering so that only one replica acts).
+create, spec and annotation updates, a periodic timer, and a per-model daemon
+that evaluates the monitors' verdicts every ``spec.monitoring.interval``. It
+also tunes kopf at start-up (status-based bookkeeping so the operator never
+writes the spec or annotations, and peering so that only one replica acts).
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from kubernetes import config as kube_config
 
 from driftward_operator import api
 from driftward_operator.kube import KubeClient, KubeError
+from driftward_operator.metrics import OperatorMetrics
+from driftward_operator.monitors import ProfileCache
 from driftward_operator.reconcile import reconcile
 from driftward_operator.settings import OperatorSettings
+from driftward_operator.timeutil import parse_duration
 
 
 def build_api_client() -> Any:
@@ -34,7 +38,11 @@ def build_api_client() -> Any:
         return kube_config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
 
 
-def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
+def register(
+    registry: kopf.OperatorRegistry,
+    settings: OperatorSettings,
+    metrics: OperatorMetrics | None = None,
+) -> None:
     """Register the operator's handlers on a kopf registry."""
     resource = (api.GROUP, api.VERSION, api.PLURAL)
 
@@ -61,8 +69,12 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
 
     op_settings = settings
 
-    def run(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
-        # kopf may run the timer and an update handler for the same object at once.
+    profiles = ProfileCache()
+
+    def run(
+        body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, *, evaluate: bool = False
+    ) -> None:
+        # kopf may run the timer, the daemon and an update handler for one object at once.
         lock: threading.Lock = memo.setdefault("lock", threading.Lock())
         cache: dict[str, tuple[str, float]] = memo.setdefault("applied", {})
         kube: KubeClient = memo["kube"]
@@ -82,6 +94,9 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
                     datetime.now(UTC),
                     cache,
                     op_settings.apply_refresh_seconds,
+                    profiles=profiles,
+                    evaluate=evaluate,
+                    metrics=metrics,
                 )
             except KubeError as exc:
                 cache.clear()
@@ -95,14 +110,43 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     @kopf.on.resume(*resource, registry=registry)
     @kopf.on.create(*resource, registry=registry)
     @kopf.on.update(*resource, field="spec", registry=registry)
+    @kopf.on.update(*resource, field="metadata.annotations", registry=registry)
     def on_change(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-        """Reconcile at once when the spec changes or the operator (re)starts."""
+        """Reconcile at once when the spec or a request annotation changes, or on (re)start."""
         run(body, memo, logger)
 
     @kopf.timer(*resource, interval=settings.resync_seconds, idle=None, registry=registry)
     def on_timer(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
         """Reconcile periodically: rollouts finish and windows pass without spec changes."""
         run(body, memo, logger)
+
+    if not settings.evaluate_verdicts:
+        return
+
+    @kopf.daemon(*resource, cancellation_timeout=5.0, registry=registry)
+    def evaluate(
+        body: kopf.Body,
+        spec: kopf.Spec,
+        memo: kopf.Memo,
+        logger: kopf.Logger,
+        stopped: kopf.DaemonStopped,
+        **_: Any,
+    ) -> None:
+        """Read, merge and judge the monitors' verdicts every spec.monitoring.interval."""
+        while not stopped:
+            interval = compute_interval_seconds(spec)
+            if stopped.wait(interval):
+                break
+            try:
+                run(body, memo, logger, evaluate=True)
+            except kopf.TemporaryError as exc:
+                logger.warning(f"evaluation failed, retrying next interval: {exc}")
+
+
+def compute_interval_seconds(spec: Any) -> float:
+    """The evaluation interval from spec.monitoring.interval (the CRD bounds it to 5s..24h)."""
+    text = str(spec.get("monitoring", {}).get("interval", "30s"))
+    return max(1.0, parse_duration(text).total_seconds())
 
 
 def compute_priority(settings: OperatorSettings) -> int:

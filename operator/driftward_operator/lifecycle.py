@@ -141,11 +141,14 @@ def compute_lifecycle(
     now: datetime,
     *,
     promotion_blocked: bool = False,
+    promote_now: bool = False,
 ) -> Lifecycle:
     """Decide the active, candidate and stable versions and the history, from spec and status.
 
     ``promotion_blocked`` holds a candidate in its window (for example while the
     monitor reports a breach), so that only a clean window promotes.
+    ``promote_now`` (a user's promote request) promotes a serving candidate
+    without waiting for the window.
     """
     stamp = format_time(now)
     desired = VersionRef.from_spec(spec["model"])
@@ -203,7 +206,8 @@ def compute_lifecycle(
             active_entry["readyAt"] = stamp
         window_text = str(policy.get("promotionWindow", "1h"))
         window = parse_duration(window_text)
-        if not promotion_blocked and now - parse_time(active_entry["readyAt"]) >= window:
+        window_passed = now - parse_time(active_entry["readyAt"]) >= window
+        if promote_now or (not promotion_blocked and window_passed):
             if stable_entry is not None and stable_entry is not active_entry:
                 stable_entry.update(
                     outcome=api.OUTCOME_SUPERSEDED,
@@ -214,14 +218,19 @@ def compute_lifecycle(
                 promotedAt=stamp,
                 outcome=api.OUTCOME_STABLE,
                 reason=api.Reason.PROMOTED,
-                message=f"served Ready and clean for the promotion window ({window_text})",
+                message=(
+                    f"promoted by {api.ANNOTATION_PROMOTE}"
+                    if promote_now
+                    else f"served Ready and clean for the promotion window ({window_text})"
+                ),
             )
             stable_entry, candidate = active_entry, None
             events.append(
                 EventSpec(
                     "Normal",
                     api.Reason.PROMOTED,
-                    f"version {active.version} promoted to stable after a clean promotion window",
+                    f"version {active.version} promoted to stable "
+                    + ("on request" if promote_now else "after a clean promotion window"),
                 )
             )
 
@@ -236,3 +245,76 @@ def compute_lifecycle(
         "history": compute_trimmed_history(history, limit, keep),
     }
     return Lifecycle(active=active, fields=fields, events=tuple(events), blocked_version=blocked)
+
+
+def compute_rollback(
+    status: Mapping[str, Any],
+    target: Mapping[str, Any],
+    *,
+    reason: str,
+    message: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The status after rolling the active version back to ``target`` (a history entry).
+
+    The active version's entry becomes RolledBack, which makes it sticky in
+    ``compute_lifecycle``. When the stable version itself is rolled back, the
+    target becomes stable again.
+    """
+    stamp = format_time(now)
+    history: list[HistoryEntry] = [dict(e) for e in status.get("history", [])]
+    active_key = (str(status.get("activeVersion", "")), str(status.get("activeDigest", "")))
+    stable_key = (str(status.get("stableVersion", "")), str(status.get("stableDigest", "")))
+    target_key = _entry_key(target)
+    for entry in history:
+        if _entry_key(entry) == active_key:
+            entry.update(
+                outcome=api.OUTCOME_ROLLED_BACK, reason=reason, message=message, rolledBackAt=stamp
+            )
+        elif _entry_key(entry) == target_key and entry.get("outcome") != api.OUTCOME_STABLE:
+            entry.update(
+                outcome=api.OUTCOME_STABLE,
+                reason=api.Reason.STABLE,
+                message=f"serving again after version {active_key[0]} was rolled back",
+            )
+    new = dict(status)
+    new.update(
+        history=history,
+        activeVersion=target_key[0],
+        activeDigest=target_key[1],
+        candidateVersion="",
+    )
+    if stable_key == active_key or not stable_key[0]:
+        new.update(stableVersion=target_key[0], stableDigest=target_key[1])
+    return new
+
+
+def compute_retry(status: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The status that lets the spec's rolled-back version deploy again, or None if it is not.
+
+    The entry loses its sticky RolledBack outcome; ``compute_lifecycle`` then
+    deploys the version as a fresh candidate with a new history entry.
+    """
+    desired = VersionRef.from_spec(spec["model"])
+    history: list[HistoryEntry] = [dict(e) for e in status.get("history", [])]
+    entry = _find(history, desired.key)
+    if entry is None or entry.get("outcome") != api.OUTCOME_ROLLED_BACK:
+        return None
+    entry.update(
+        outcome=api.OUTCOME_SUPERSEDED,
+        reason=api.Reason.RETRY,
+        message=f"{api.ANNOTATION_RETRY} asked to deploy version {desired.version} again",
+    )
+    return {**status, "history": history}
+
+
+def find_rolled_back(status: Mapping[str, Any], version: str) -> Mapping[str, Any] | None:
+    """The RolledBack history entry of ``version``, which says why it was rolled back."""
+    return next(
+        (
+            e
+            for e in status.get("history", [])
+            if e.get("version") == version and e.get("outcome") == api.OUTCOME_ROLLED_BACK
+        ),
+        None,
+    )

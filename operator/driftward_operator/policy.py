@@ -62,7 +62,7 @@ _DEFAULT_ACTION = {
 _REASON = {
     Kind.DEGRADATION: api.Reason.PERFORMANCE_DEGRADED,
     Kind.DRIFT: api.Reason.DRIFT_DETECTED,
-    Kind.ESTIMATED_DEGRADATION: "EstimatedPerformanceDegraded",
+    Kind.ESTIMATED_DEGRADATION: api.Reason.ESTIMATED_DEGRADED,
 }
 
 

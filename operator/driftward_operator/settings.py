@@ -36,5 +36,14 @@ class OperatorSettings(BaseSettings):
     liveness_port: int = Field(default=8080, ge=0, le=65535)
     """The port of the /healthz endpoint for the liveness probe; 0 disables it."""
 
+    evaluate_verdicts: bool = True
+    """Read the serving pods' monitors every spec.monitoring.interval and apply the policy.
+
+    Turn it off only where the operator cannot reach pod IPs; then nothing is
+    rolled back automatically."""
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    """The port of /metrics and the health analysis (/v1/analysis, /v1/gate); 0 disables it."""
+    http_host: str = "0.0.0.0"
+    """The address the metrics and analysis endpoint listens on."""
     field_manager: str = "driftward-operator"
     """The server-side apply field manager that owns every child's fields."""

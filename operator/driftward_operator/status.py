@@ -8,18 +8,37 @@ inputs gives the same status, so a reconcile is idempotent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from driftward_operator import api
-from driftward_operator.conditions import find_condition, set_condition
-from driftward_operator.lifecycle import Lifecycle, Rollout
+from driftward_operator import api, policy
+from driftward_operator.aggregate import (
+    Aggregate,
+    compute_drift_status,
+    compute_drift_summary,
+    compute_performance_status,
+)
+from driftward_operator.conditions import Condition, find_condition, set_condition
+from driftward_operator.lifecycle import Lifecycle, Rollout, find_rolled_back
 from driftward_operator.pods import PodReadiness
 from driftward_operator.timeutil import format_time
+from driftward_serving.monitor.verdict import State as MonitorState
 
 # Status fields this module does not compute but must carry over unchanged
 # (the monitor's verdicts and the rollback policy's memory).
-_CARRIED = ("drift", "performance", "breaches", "rollbackTimes")
+_CARRIED = ("drift", "performance", "breaches", "rollbackTimes", "requests")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of the monitors' verdicts and what the policy made of it."""
+
+    aggregate: Aggregate | None
+    """The verdict merged across the answering pods; None when no pod answered."""
+    decision: policy.Decision
+    problems: tuple[str, ...] = ()
+    """Pods that did not answer or could not be merged."""
 
 
 def compute_rollout(deployment: Mapping[str, Any] | None) -> Rollout:
@@ -74,6 +93,8 @@ def compute_status(
     *,
     rejection: str | None = None,
     not_ready: PodReadiness | None = None,
+    evaluation: Evaluation | None = None,
+    requests: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole status to write for this reconcile.
 
@@ -81,6 +102,9 @@ def compute_status(
     the spec (a mistake the CRD's schema cannot catch, such as a bad env source).
     ``not_ready`` is what a stuck serving pod said about itself (for example a
     digest mismatch), which names the problem better than the Deployment can.
+    ``evaluation`` is this reconcile's merged verdict and the policy's decision,
+    if the monitors were read this time; otherwise their last results carry over.
+    ``requests`` records the request annotations handled so far.
     """
     stamp = format_time(now)
     generation = int(mm["metadata"].get("generation", 0))
@@ -125,6 +149,10 @@ def compute_status(
         now=stamp,
     )
 
+    if evaluation is not None:
+        conditions = compute_verdict_conditions(
+            conditions, evaluation, generation=generation, now=stamp
+        )
     # Drift and degradation come from the monitor's verdicts; until the first
     # evaluation they are Unknown rather than a guessed False.
     for type_ in (api.DRIFTED, api.DEGRADED):
@@ -139,32 +167,44 @@ def compute_status(
                 now=stamp,
             )
     if lifecycle.blocked_version is not None:
+        entry = find_rolled_back(fields, lifecycle.blocked_version) or {}
+        why = str(entry.get("message") or f"version {lifecycle.blocked_version} was rolled back")
         conditions = set_condition(
             conditions,
             api.ROLLED_BACK,
             True,
-            reason=api.Reason.VERSION_ROLLED_BACK,
+            reason=str(entry.get("reason") or api.Reason.VERSION_ROLLED_BACK),
             message=(
-                f"version {lifecycle.blocked_version} was rolled back and stays out of service; "
-                f"serving {active}. Set a new spec.model.version or sha256, or annotate "
-                "driftward.dev/retry to try it again"
+                f"{why}. Version {lifecycle.blocked_version} stays out of service; serving "
+                f"{active}. Set a new spec.model.version or sha256, or set the "
+                f"{api.ANNOTATION_RETRY} annotation to a new value to try it again"
             ),
             generation=generation,
             now=stamp,
         )
-    elif find_condition(conditions, api.ROLLED_BACK) is None:
+    else:
         conditions = set_condition(
             conditions,
             api.ROLLED_BACK,
             False,
             reason=api.Reason.NOT_ROLLED_BACK,
-            message="no rollback has happened",
+            message=f"the spec's version {active} is in service",
             generation=generation,
             now=stamp,
         )
 
     status: dict[str, Any] = {k: previous[k] for k in _CARRIED if k in previous}
     status.update(fields)
+    if evaluation is not None:
+        status["breaches"] = dict(evaluation.decision.breaches)
+        status["rollbackTimes"] = list(evaluation.decision.rollback_times)
+        if evaluation.aggregate is not None:
+            status["drift"] = compute_drift_status(evaluation.aggregate, now)
+            performance = compute_performance_status(evaluation.aggregate)
+            if performance is not None:
+                status["performance"] = performance
+    if requests is not None:
+        status["requests"] = dict(requests)
     status["observedGeneration"] = generation
     status["conditions"] = sorted(conditions, key=lambda c: api.CONDITION_TYPES.index(c["type"]))
     status["phase"] = compute_phase(
@@ -234,3 +274,81 @@ def compute_ready(
             f"version {active} did not become ready: {rollout.message}",
         )
     return (False, api.Reason.DEPLOYMENT_PROGRESSING, f"rolling out version {active}")
+
+
+_DRIFT_CONDITION = {
+    MonitorState.DRIFTED: (True, api.Reason.DRIFT_DETECTED),
+    MonitorState.OK: (False, api.Reason.NO_DRIFT),
+    MonitorState.INCONCLUSIVE: (None, api.Reason.INCONCLUSIVE),
+}
+_PERFORMANCE_CONDITION = {
+    MonitorState.DEGRADED: (True, api.Reason.PERFORMANCE_DEGRADED),
+    MonitorState.OK: (False, api.Reason.PERFORMANCE_OK),
+    MonitorState.INCONCLUSIVE: (None, api.Reason.INCONCLUSIVE),
+}
+
+
+def compute_verdict_conditions(
+    conditions: Sequence[Mapping[str, Any]],
+    evaluation: Evaluation,
+    *,
+    generation: int,
+    now: str,
+) -> list[Condition]:
+    """Drifted and Degraded from a merged verdict, with the policy's words where it acted."""
+    aggregate, decision = evaluation.aggregate, evaluation.decision
+    result = [dict(c) for c in conditions]
+    if aggregate is None:
+        message = "no serving pod's monitor answered: " + "; ".join(evaluation.problems[:3])
+        for type_ in (api.DRIFTED, api.DEGRADED):
+            result = set_condition(
+                result,
+                type_,
+                None,
+                reason=api.Reason.MONITORS_UNREACHABLE,
+                message=message,
+                generation=generation,
+                now=now,
+            )
+        return result
+    verdict = aggregate.verdict
+    pods = f" ({len(aggregate.pods)} pods merged)"
+    drift_status, drift_reason = _DRIFT_CONDITION[verdict.drift.state]
+    drift_message = f"version {verdict.version}: {compute_drift_summary(verdict)}"
+    degraded: tuple[bool | None, str, str]
+    if verdict.performance is not None:
+        perf = verdict.performance
+        perf_status, perf_reason = _PERFORMANCE_CONDITION[perf.state]
+        degraded = (perf_status, perf_reason, f"version {verdict.version}: {perf.reason}")
+    else:
+        degraded = (
+            False,
+            api.Reason.PERFORMANCE_OK,
+            "realized performance is not monitored (spec.monitoring.performance is not set)",
+        )
+    if decision.action is not policy.Action.NONE and decision.kind is not None:
+        if decision.kind is policy.Kind.DRIFT:
+            drift_message = decision.message
+            if decision.action is policy.Action.ALERT:
+                # Drift that cannot be rolled back leaves the model degraded.
+                degraded = (True, decision.reason, decision.message)
+        else:
+            degraded = (True, decision.reason, decision.message)
+    result = set_condition(
+        result,
+        api.DRIFTED,
+        drift_status,
+        reason=drift_reason,
+        message=drift_message + pods,
+        generation=generation,
+        now=now,
+    )
+    return set_condition(
+        result,
+        api.DEGRADED,
+        degraded[0],
+        reason=degraded[1],
+        message=degraded[2] + pods,
+        generation=generation,
+        now=now,
+    )

@@ -43,6 +43,9 @@ def start_replica(
         "DRIFTWARD_OPERATOR_PRIORITY": str(priority),
         "DRIFTWARD_OPERATOR_RESYNC_SECONDS": "1",
         "DRIFTWARD_OPERATOR_LIVENESS_PORT": "0",
+        "DRIFTWARD_OPERATOR_HTTP_PORT": "0",
+        # kwok's pod IPs are not on loopback here: never send traffic to them.
+        "DRIFTWARD_OPERATOR_EVALUATE_VERDICTS": "false",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "driftward_operator.cli"],

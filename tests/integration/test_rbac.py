@@ -102,6 +102,9 @@ def test_operator_reconciles_with_only_the_declared_rules(
         "DRIFTWARD_OPERATOR_STANDALONE": "true",
         "DRIFTWARD_OPERATOR_RESYNC_SECONDS": "1",
         "DRIFTWARD_OPERATOR_LIVENESS_PORT": "0",
+        "DRIFTWARD_OPERATOR_HTTP_PORT": "0",
+        # kwok's pod IPs are not on loopback here: never send traffic to them.
+        "DRIFTWARD_OPERATOR_EVALUATE_VERDICTS": "false",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "driftward_operator.cli"],

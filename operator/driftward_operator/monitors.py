@@ -1,0 +1,88 @@
+"""Read the monitors of a model's serving pods: their windows and their reference profile.
+
+I/O only: short HTTP GETs to each pod's monitor port, with tight timeouts. A
+pod that does not answer is reported as such, never guessed at. Decisions are
+left to ``aggregate`` and ``policy``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from driftward_operator import api
+from driftward_operator.aggregate import PodWindow
+from driftward_serving.monitor.profile import Profile, profile_from_json
+
+_PROFILE_CACHE_SIZE = 64
+
+
+def _url(address: str, path: str) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{api.MONITOR_PORT}{path}"
+
+
+def compute_monitored_pods(
+    pods: Sequence[Mapping[str, Any]], version: str
+) -> list[tuple[str, str]]:
+    """(name, IP) of the Running pods that serve ``version``; others have no say in its verdict."""
+    chosen = []
+    for pod in pods:
+        metadata = pod.get("metadata", {})
+        status = pod.get("status", {})
+        if metadata.get("deletionTimestamp") or status.get("phase") != "Running":
+            continue
+        if metadata.get("labels", {}).get(api.LABEL_VERSION) != version:
+            continue
+        if status.get("podIP"):
+            chosen.append((str(metadata["name"]), str(status["podIP"])))
+    return sorted(chosen)
+
+
+def fetch_windows(pods: Sequence[tuple[str, str]], timeout: float = 3.0) -> list[PodWindow]:
+    """GET /v1/window from each pod's monitor."""
+    answers = []
+    with httpx.Client(timeout=timeout) as client:
+        for name, address in pods:
+            try:
+                response = client.get(_url(address, "/v1/window"))
+                response.raise_for_status()
+                document = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                answers.append(PodWindow(name, error=f"GET /v1/window failed: {exc}"))
+                continue
+            if not isinstance(document, dict):
+                answers.append(PodWindow(name, error="GET /v1/window did not return an object"))
+                continue
+            answers.append(PodWindow(name, document=document))
+    return answers
+
+
+class ProfileCache:
+    """Reference profiles by digest: fetched once from a pod, then reused for every window."""
+
+    def __init__(self, size: int = _PROFILE_CACHE_SIZE) -> None:
+        self._profiles: OrderedDict[str, Profile] = OrderedDict()
+        self._size = size
+
+    def fetch(self, digest: str, address: str, timeout: float = 10.0) -> Profile:
+        """The profile with ``digest``, from the cache or from the pod at ``address``."""
+        if digest in self._profiles:
+            self._profiles.move_to_end(digest)
+            return self._profiles[digest]
+        response = httpx.get(_url(address, "/v1/profile"), timeout=timeout)
+        response.raise_for_status()
+        document = response.json()
+        profile = profile_from_json(document)
+        served = document.get("digest")
+        if served != digest:
+            raise ValueError(
+                f"the pod's profile has digest {str(served)[:12]}, its window {digest[:12]}"
+            )
+        self._profiles[digest] = profile
+        if len(self._profiles) > self._size:
+            self._profiles.popitem(last=False)
+        return profile

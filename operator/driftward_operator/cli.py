@@ -29,7 +29,15 @@ from driftward_operator.settings import OperatorSettings
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: run (the default) and analyze."""
-    parser = argparse.ArgumentParser(prog="driftward-operator", description=__doc__)
+    names = "\n".join(
+        f"  DRIFTWARD_OPERATOR_{name.upper()}" for name in OperatorSettings.model_fields
+    )
+    parser = argparse.ArgumentParser(
+        prog="driftward-operator",
+        description=__doc__,
+        epilog=f"Settings are read from the environment:\n{names}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the operator (the default)")
     analyze = commands.add_parser("analyze", help="is a MonitoredModel healthy now, and why")

@@ -9,9 +9,11 @@ writes the spec or annotations, and peering so that only one replica acts).
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,6 +72,7 @@ def register(
     op_settings = settings
 
     profiles = ProfileCache()
+    fault = build_fault(settings)
 
     def run(
         body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, *, evaluate: bool = False
@@ -97,6 +100,7 @@ def register(
                     profiles=profiles,
                     evaluate=evaluate,
                     metrics=metrics,
+                    fault=fault,
                 )
             except KubeError as exc:
                 cache.clear()
@@ -141,6 +145,19 @@ def register(
                 run(body, memo, logger, evaluate=True)
             except kopf.TemporaryError as exc:
                 logger.warning(f"evaluation failed, retrying next interval: {exc}")
+
+
+def build_fault(settings: OperatorSettings) -> Callable[[str], None] | None:
+    """For crash-safety tests: a hook that kills the process at the configured point."""
+    if not settings.fault:
+        return None
+
+    def fault(point: str) -> None:
+        if settings.fault == point:
+            logging.getLogger(__name__).critical("fault injection: exiting at %s", point)
+            os._exit(17)
+
+    return fault
 
 
 def compute_interval_seconds(spec: Any) -> float:

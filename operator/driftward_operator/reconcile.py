@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -242,11 +242,13 @@ def reconcile(
     profiles: ProfileCache | None = None,
     evaluate: bool = False,
     metrics: OperatorMetrics | None = None,
+    fault: Callable[[str], None] | None = None,
 ) -> ReconcileResult:
     """Bring one MonitoredModel's children and status in line with its spec and its verdicts.
 
     With ``evaluate`` the serving pods' monitors are read, merged and judged by
-    the policy; otherwise the last verdict's conditions carry over.
+    the policy; otherwise the last verdict's conditions carry over. ``fault``
+    is called at the rollback's crash points, for the crash-safety tests.
     """
     metadata = mm["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
@@ -311,8 +313,12 @@ def reconcile(
             now=now,
             name=compute_event_name(mm, rolled_back, "rollback"),
         )
+        if fault is not None:
+            fault("exit-after-rollback-event")
         kube.patch_status(namespace, name, status_for(None, None))
         written = True
+        if fault is not None:
+            fault("exit-after-rollback-status")
         if metrics is not None:
             metrics.rollbacks.labels(namespace, name, plan.rollback.reason).inc()
         log.warning("rolled back %s/%s: %s", namespace, name, plan.rollback.message)

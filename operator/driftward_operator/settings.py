@@ -6,6 +6,8 @@ whatever needs it, never imported as a module-level singleton.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -45,5 +47,7 @@ class OperatorSettings(BaseSettings):
     """The port of /metrics and the health analysis (/v1/analysis, /v1/gate); 0 disables it."""
     http_host: str = "0.0.0.0"
     """The address the metrics and analysis endpoint listens on."""
+    fault: Literal["", "exit-after-rollback-event", "exit-after-rollback-status"] = ""
+    """Testing only: exit the process at this point of a rollback, to prove crash safety."""
     field_manager: str = "driftward-operator"
     """The server-side apply field manager that owns every child's fields."""

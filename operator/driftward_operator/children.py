@@ -135,6 +135,11 @@ def build_monitor_config(mm: Mapping[str, Any], active: VersionRef) -> dict[str,
             "uri": reference["uri"],
             "sha256": reference["sha256"],
             "format": _FORMATS[reference.get("format", "CSV")],
+            **{
+                key: reference[key]
+                for key in ("targetColumn", "predictionColumn", "probaColumns")
+                if key in reference
+            },
         },
         "features": features,
         "window": {

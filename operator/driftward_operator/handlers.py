@@ -67,7 +67,11 @@ def register(
         settings.watching.server_timeout = 270
         settings.watching.client_timeout = 300
         settings.queueing.error_delays = [5, 15, 30, 60, 120]
-        memo["kube"] = KubeClient(build_api_client(), field_manager=op_settings.field_manager)
+        memo["kube"] = KubeClient(
+            build_api_client(),
+            field_manager=op_settings.field_manager,
+            on_request=metrics.count_api_request if metrics is not None else None,
+        )
 
     op_settings = settings
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -46,10 +46,15 @@ class KubeClient:
     """A small typed wrapper over the API client for the calls the operator makes."""
 
     def __init__(
-        self, api_client: client.ApiClient, field_manager: str = api.FIELD_MANAGER
+        self,
+        api_client: client.ApiClient,
+        field_manager: str = api.FIELD_MANAGER,
+        on_request: Callable[[str], None] | None = None,
     ) -> None:
         self._api = api_client
         self._field_manager = field_manager
+        self._on_request = on_request
+        """Called with the HTTP method of every request, to count the operator's API load."""
 
     def _request(
         self,
@@ -69,6 +74,8 @@ class KubeClient:
             body=body,
             auth_settings=["BearerToken"],
         )
+        if self._on_request is not None:
+            self._on_request(method)
         response = self._api.call_api(*serialized, _request_timeout=30)
         data = response.read()
         if response.status == 404 and method == "GET":

@@ -49,12 +49,23 @@ class OperatorMetrics:
             ["namespace", "name", "kind"],
             registry=self.registry,
         )
+        self.api_requests = Counter(
+            "driftward_operator_api_requests",
+            "Requests the reconcile loop sent to the Kubernetes API server, by HTTP method "
+            "(kopf's own watch streams are not counted).",
+            ["method"],
+            registry=self.registry,
+        )
         self.monitor_pods = Gauge(
             "driftward_operator_monitor_pods",
             "Serving pods whose monitor windows were merged in the last evaluation.",
             ["namespace", "name"],
             registry=self.registry,
         )
+
+    def count_api_request(self, method: str) -> None:
+        """Count one request to the Kubernetes API server."""
+        self.api_requests.labels(method).inc()
 
     def record_evaluation(self, namespace: str, name: str, evaluation: Evaluation) -> None:
         """Count one evaluation and expose its hysteresis counters."""

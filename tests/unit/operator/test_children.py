@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from driftward_operator import api
 from driftward_operator.children import (
     build_children,
@@ -15,6 +17,7 @@ from driftward_operator.children import (
     build_service,
 )
 from driftward_operator.lifecycle import VersionRef
+from driftward_serving.monitor.config import parse_monitor_config
 
 MakeMM = Callable[..., dict[str, Any]]
 
@@ -162,3 +165,19 @@ def test_service_exposes_inference_metrics_and_monitor(make_mm: MakeMM) -> None:
     ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
     assert ports == {"http": 8080, "metrics": 9090, "monitor": 8081, "monitor-metrics": 9091}
     assert service["spec"]["selector"] == {api.LABEL_MODEL: "iris"}
+
+
+@pytest.mark.parametrize("example", ["minimal", "full"])
+def test_monitor_config_is_one_the_monitor_accepts(
+    make_mm: Callable[..., dict[str, Any]], example: str
+) -> None:
+    """The operator's ConfigMap and the monitor's parser agree on docs/contracts.md."""
+    mm = make_mm(example)
+    mm["spec"]["monitoring"]["reference"]["targetColumn"] = "label"
+    active = VersionRef.from_spec(mm["spec"]["model"])
+    config = parse_monitor_config(build_monitor_config(mm, active))
+    assert config.model.version == mm["spec"]["model"]["version"]
+    assert config.reference.target_column == "label"
+    assert [f.name for f in config.features] == [
+        f["name"] for f in mm["spec"]["monitoring"]["features"]
+    ]

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup testbed browser lint typecheck unit cluster-up cluster-down clean
+.PHONY: demo test setup testbed browser promtool lint typecheck unit cluster-up cluster-down clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftward needs Python >= 3.11")'
@@ -22,9 +22,13 @@ testbed: ## build (or reuse) the pinned Kubernetes binaries
 browser: ## headless Chromium for the drift report's screenshot test
 	bash hack/ensure-chromium.sh
 
+promtool: ## promtool checks the chart's alert rules and dashboard queries
+	bash hack/ensure-promtool.sh
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	bash hack/lint-dockerfile.sh
 
 typecheck: setup
 	$(BIN)/mypy
@@ -33,7 +37,7 @@ unit: setup
 	$(BIN)/pytest tests/unit
 
 ## The whole suite: lint, types, unit, integration and e2e against a real cluster.
-test: setup testbed browser lint typecheck
+test: setup testbed browser promtool lint typecheck
 	$(BIN)/pytest
 
 ## The main job: a local cluster with driftward running in it.

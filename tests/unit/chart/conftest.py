@@ -1,0 +1,15 @@
+"""Fixtures for the chart's offline tests: the pinned helm binary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.chart.render import build_helm
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """The pinned helm binary (hack/testbed/versions.env)."""
+    return build_helm()

@@ -7,6 +7,9 @@ needs no cluster and no network once it is built.
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -68,8 +71,15 @@ def render(
     namespace: str = "driftward-system",
 ) -> list[Manifest]:
     """`helm template` the chart with these values and return its objects."""
+    key = json.dumps(values or {}, sort_keys=True)
+    return copy.deepcopy(_render(helm, key, release, namespace))
+
+
+@functools.lru_cache(maxsize=64)
+def _render(helm: Path, values_json: str, release: str, namespace: str) -> list[Manifest]:
+    # Many tests render the same values; helm costs a few hundred milliseconds a call.
     with tempfile.TemporaryDirectory() as tmp:
-        values_file = write_values(values or {}, Path(tmp))
+        values_file = write_values(json.loads(values_json), Path(tmp))
         proc = run_helm(
             helm,
             "template",

@@ -218,3 +218,12 @@ def test_chart_image_runs_a_console_script_of_the_package(helm: Path) -> None:
     assert "command" not in container
     assert container["args"] == ["driftward-operator"]
     assert container["image"] == "ghcr.io/driftward/driftward:0.1.0"
+
+
+def test_operator_image_is_the_serving_image_the_crd_defaults_to(helm: Path) -> None:
+    # One image for all three processes: the chart's operator and the models'
+    # default serving image must be the same release.
+    crd = yaml.safe_load((ROOT / "crds" / "driftward.dev_monitoredmodels.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    default = spec["properties"]["serving"]["properties"]["image"]["default"]
+    assert _operator_container(render(helm))["image"] == default

@@ -52,3 +52,10 @@ cluster-down:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+## Monitor benchmark (not a test): full evaluation vs Evidently and alibi-detect,
+## per-window cost, footprint, statistical traps, detection delays. ~20 minutes.
+.PHONY: bench-monitor
+bench-monitor: setup
+	$(BIN)/python bench/monitor/run.py
+	$(BIN)/python bench/monitor/delay.py

@@ -80,10 +80,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--features",
         help="feature order, comma-separated; NAME or NAME:categorical (default numeric)",
     )
-    local.add_argument("--reference", help="reference dataset (CSV/Parquet) to start the monitor")
-    local.add_argument("--task", default="classification", choices=("classification", "regression"))
-    local.add_argument("--monitor-port", type=int, default=8081)
-    local.add_argument("--monitor-metrics-port", type=int, default=9091)
+    monitor = local.add_argument_group(
+        "monitor", "with --reference, the monitor runs beside the server (CRD defaults otherwise)"
+    )
+    monitor.add_argument("--reference", help="reference dataset (CSV/Parquet) to start the monitor")
+    monitor.add_argument(
+        "--task", default="classification", choices=("classification", "regression")
+    )
+    monitor.add_argument(
+        "--target", help="the reference's label column: classes, output drift, performance"
+    )
+    monitor.add_argument(
+        "--baseline", type=float, help="the metric's expected value; turns on performance"
+    )
+    monitor.add_argument("--metric", default="Accuracy", help="Accuracy, F1Macro, ROCAUC, MAE, ...")
+    monitor.add_argument("--max-degradation", type=float, help="allowed drop (default 0.05)")
+    monitor.add_argument("--min-labels", type=int, help="labels before judging (default 200)")
+    monitor.add_argument("--window-size", type=int, help="predictions per window (default 5000)")
+    monitor.add_argument(
+        "--min-samples", type=int, help="predictions before judging (default 1000)"
+    )
+    monitor.add_argument("--interval", help="how often the window is judged (default 30s)")
+    monitor.add_argument("--monitor-port", type=int, default=8081)
+    monitor.add_argument("--monitor-metrics-port", type=int, default=9091)
     return parser
 
 
@@ -175,6 +194,18 @@ def _local(args: argparse.Namespace) -> int:
     if args.reference and features is None:
         print("driftward-serving local: --reference needs --features", file=sys.stderr)
         return 2
+    monitor_config = None
+    if args.reference and features is not None:
+        try:
+            monitor_config = build_local_monitor_config(args, features)
+        except ValueError as exc:
+            print(f"driftward-serving local: {exc}", file=sys.stderr)
+            return 2
+    else:
+        given = [f for f in MONITOR_ONLY_FLAGS if getattr(args, f.lstrip("-").replace("-", "_"))]
+        if given:
+            print(f"driftward-serving local: {given[0]} needs --reference", file=sys.stderr)
+            return 2
     monitor_url = f"http://127.0.0.1:{args.monitor_port}" if args.reference else ""
     env = {
         "MODEL_NAME": args.name,
@@ -196,7 +227,7 @@ def _local(args: argparse.Namespace) -> int:
     settings = _load_settings()
     if settings is None:
         return 2
-    monitor = _start_monitor(args, features) if args.reference and features else None
+    monitor = _start_monitor(args, monitor_config) if monitor_config is not None else None
     _print_banner(settings, args)
     from driftward_serving.runner import run_server  # noqa: PLC0415 - see module docstring
 
@@ -216,21 +247,68 @@ def _local(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_monitor(
+MONITOR_ONLY_FLAGS = (
+    "--target",
+    "--baseline",
+    "--max-degradation",
+    "--min-labels",
+    "--window-size",
+    "--min-samples",
+    "--interval",
+)
+
+
+def build_local_monitor_config(
     args: argparse.Namespace, features: list[dict[str, str]]
-) -> subprocess.Popen[bytes]:
+) -> dict[str, object]:
+    """The monitor.json that `local` hands its monitor; ValueError says which flag is wrong."""
     from driftward_serving.artifacts import read_file_sha256  # noqa: PLC0415
+    from driftward_serving.monitor.config import (  # noqa: PLC0415 - only with --reference
+        ConfigError,
+        parse_monitor_config,
+    )
 
     reference = Path(args.reference).expanduser().resolve()
-    config = {
+    if not reference.is_file():
+        raise ValueError(f"--reference {args.reference!r} is not a file")
+    source: dict[str, object] = {
+        "uri": reference.as_uri(),
+        "sha256": read_file_sha256(reference),
+        "format": "parquet" if reference.suffix.lower() in (".parquet", ".pq") else "csv",
+    }
+    if args.target:
+        source["targetColumn"] = args.target
+    config: dict[str, object] = {
         "model": {"name": args.name, "version": args.model_version, "task": args.task},
-        "reference": {
-            "uri": reference.as_uri(),
-            "sha256": read_file_sha256(reference),
-            "format": "parquet" if reference.suffix.lower() == ".parquet" else "csv",
-        },
+        "reference": source,
         "features": features,
     }
+    window = {"size": args.window_size, "minSamples": args.min_samples}
+    if any(value is not None for value in window.values()):
+        config["window"] = {k: v for k, v in window.items() if v is not None}
+    if args.interval:
+        config["interval"] = args.interval
+    if args.baseline is not None:
+        performance = {
+            "metric": args.metric,
+            "baseline": args.baseline,
+            "maxDegradation": args.max_degradation,
+            "minLabels": args.min_labels,
+        }
+        config["performance"] = {k: v for k, v in performance.items() if v is not None}
+    elif args.max_degradation is not None or args.min_labels is not None:
+        raise ValueError("--max-degradation and --min-labels need --baseline")
+    try:
+        parse_monitor_config(config)
+    except ConfigError as error:
+        raise ValueError(
+            f"{error}\n(window.* comes from --window-size/--min-samples, performance.* from "
+            "--metric/--baseline/--max-degradation/--min-labels, interval from --interval)"
+        ) from None
+    return config
+
+
+def _start_monitor(args: argparse.Namespace, config: dict[str, object]) -> subprocess.Popen[bytes]:
     config_path = Path(tempfile.mkdtemp(prefix="driftward-local-")) / "monitor.json"
     config_path.write_text(json.dumps(config, indent=2))
     env = dict(os.environ)
@@ -261,8 +339,15 @@ def _print_banner(settings: ServingSettings, args: argparse.Namespace) -> None:
         f"  metrics        http://{settings.host}:{settings.metrics_port}/metrics",
     ]
     if args.reference:
-        lines.append(f"  monitor        http://127.0.0.1:{args.monitor_port}/v1/verdict")
-        lines.append(f"  monitor metrics http://127.0.0.1:{args.monitor_metrics_port}/metrics")
+        monitor = f"http://127.0.0.1:{args.monitor_port}"
+        every = args.interval or "30s"
+        lines += [
+            f"  monitor        {monitor}",
+            f"    verdict      GET  {monitor}/v1/verdict    Ok, Drifted, Degraded or Inconclusive",
+            f"    drift report GET  {monitor}/report        open it in a browser",
+            f"    judge now    POST {monitor}/v1/evaluate  (otherwise every {every})",
+            f"  monitor metrics http://127.0.0.1:{args.monitor_metrics_port}/metrics",
+        ]
     else:
         lines.append("  monitor        off (give --reference and --features to start it)")
     print("\n".join(lines), flush=True)

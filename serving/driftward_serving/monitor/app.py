@@ -39,7 +39,10 @@ from driftward_serving.monitor.performance import (
 from driftward_serving.monitor.profile import Profile, Task, profile_to_json
 from driftward_serving.monitor.report import render_report
 from driftward_serving.monitor.settings import MonitorSettings
-from driftward_serving.monitor.sources import read_monitor_config, read_reference_profile
+from driftward_serving.monitor.sources import (
+    read_monitor_config,
+    read_reference_profile_isolated,
+)
 from driftward_serving.monitor.verdict import Verdict, compute_verdict, verdict_to_json
 from driftward_serving.monitor.window import LiveWindow
 
@@ -275,7 +278,7 @@ def create_app(
 ) -> Starlette:
     """Read the config and the pinned reference, and build the monitor app."""
     config = read_monitor_config(settings.config_path)
-    profile = read_reference_profile(config, settings.max_reference_bytes)
+    profile = read_reference_profile_isolated(config, settings.max_reference_bytes)
     service = MonitorService(settings, config, profile, registry or CollectorRegistry(), clock)
 
     @contextlib.asynccontextmanager

@@ -4,16 +4,23 @@ A reference is fetched (file://, http(s):// or s3://), its sha256 is checked
 against the pin before a single byte is parsed, and then it is either read as
 a profile (JSON) or profiled from a CSV/Parquet dataset. pyarrow (and boto3
 for s3://) are imported here, lazily, only when a dataset is read: the
-sidecar's import path must stay light. Nothing here judges drift.
+sidecar's import path must stay light. The sidecar itself profiles a dataset
+in a short-lived child process (``read_reference_profile_isolated``), so that
+pyarrow, the file's bytes and Arrow's memory pool (together two to three times
+the dataset's size) are returned to the system instead of staying resident for
+the life of the pod. Nothing here judges drift.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +42,7 @@ from driftward_serving.monitor.profile import (
     Task,
     build_profile,
     profile_from_json,
+    profile_to_json,
 )
 
 DEFAULT_MAX_REFERENCE_BYTES = 2 * 1024**3
@@ -224,3 +232,34 @@ def read_reference_profile(
         proba_columns=reference.proba_columns,
         task=config.model.task,
     )
+
+
+def _profile_document(config_doc: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    """Child-process side of ``read_reference_profile_isolated``: the profile as JSON."""
+    config = parse_monitor_config(config_doc)
+    return profile_to_json(read_reference_profile(config, max_bytes))
+
+
+def read_reference_profile_isolated(
+    config: MonitorConfig, max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES
+) -> Profile:
+    """``read_reference_profile``, profiling a CSV/Parquet dataset in a child process.
+
+    Only the finished profile (a few kilobytes per feature) comes back; the
+    child's errors (ReferenceError, ConfigError) are raised here unchanged.
+    """
+    if config.reference.format is ReferenceFormat.PROFILE:
+        return read_reference_profile(config, max_bytes)
+    doc = config.model_dump(mode="json", by_alias=True)
+    # spawn, not fork: the parent may already run threads (an event loop, uvicorn).
+    context = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            result = pool.submit(_profile_document, doc, max_bytes).result()
+    except BrokenProcessPool:
+        raise ReferenceError(
+            f"the process profiling reference {config.reference.uri} died (out of memory?); "
+            "give the monitor more memory, or pin a prebuilt profile "
+            "(driftward-serving profile build) with format Profile"
+        ) from None
+    return profile_from_json(result)

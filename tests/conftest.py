@@ -4,14 +4,21 @@ The session fixture ``testbed`` starts the project's local Kubernetes control
 plane (hack/testbed/cluster.sh) the first time a test asks for it and tears it
 down at the end. If the cluster cannot start, every test that needs it fails
 with the step that broke and how to retry: it is never skipped.
+
+The session fixture ``e2e_cluster`` starts a second cluster, in podrunner mode,
+with hack/podrunner running every pod's containers as local processes bound to
+the pod's loopback IP: for tests where traffic must really reach the pods.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +54,13 @@ class Testbed:
         return proc.stdout
 
 
-def _run_script(*args: str, step: str) -> str:
+def _run_script(*args: str, step: str, env: Mapping[str, str] | None = None) -> str:
     proc = subprocess.run(
-        ["bash", str(CLUSTER_SCRIPT), *args], capture_output=True, text=True, check=False
+        ["bash", str(CLUSTER_SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or "").strip().splitlines()[-25:])
@@ -75,6 +86,100 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
     try:
         yield Testbed(name=name, kubeconfig=kubeconfig, bin_dir=bin_dir)
     finally:
+        subprocess.run(["bash", str(CLUSTER_SCRIPT), "down", name], check=False)
+
+
+@dataclass(frozen=True)
+class PodrunnerTestbed(Testbed):
+    """A cluster in podrunner mode: pods get 127.x IPs and their containers really run."""
+
+    __test__ = False
+
+    log_dir: Path
+    """Container logs: LOG_DIR/<namespace>/<pod>/<container>.log."""
+    runner_log: Path
+    """The podrunner's own log."""
+
+    def container_log(self, namespace: str, pod: str, container: str) -> str:
+        """What a container's process has printed so far (all its restarts)."""
+        path = self.log_dir / namespace / pod / f"{container}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    if not path.exists():
+        return f"({path} does not exist)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def e2e_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodrunnerTestbed]:
+    """A fresh podrunner-mode cluster with hack/podrunner running its pods (never skipped).
+
+    DRIFTWARD_E2E_KUBECONFIG reuses a running podrunner cluster whose runner
+    you started yourself (DRIFTWARD_E2E_LOG_DIR: that runner's --log-dir).
+    """
+    bin_dir = Path(_run_script("bin", step="build its binaries"))
+    base = tmp_path_factory.mktemp("e2e")
+    existing = os.environ.get("DRIFTWARD_E2E_KUBECONFIG")
+    if existing:
+        log_dir = Path(os.environ.get("DRIFTWARD_E2E_LOG_DIR", base / "logs"))
+        yield PodrunnerTestbed("external", Path(existing), bin_dir, log_dir, base / "none.log")
+        return
+    name = f"driftward-e2e-{uuid.uuid4().hex[:6]}"
+    kubeconfig = base / "kubeconfig"
+    _run_script(
+        "up",
+        name,
+        str(kubeconfig),
+        step="start in podrunner mode",
+        env={"DRIFTWARD_TESTBED_PODRUNNER": "1"},
+    )
+    bed = PodrunnerTestbed(name, kubeconfig, bin_dir, base / "logs", base / "podrunner.log")
+    ready = base / "podrunner.ready"
+    command = [
+        sys.executable,
+        "-m",
+        "hack.podrunner",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--workdir",
+        str(base / "pods"),
+        "--log-dir",
+        str(bed.log_dir),
+        "--ready-file",
+        str(ready),
+        "--max-grace-seconds",
+        "10",
+    ]
+    with bed.runner_log.open("wb") as log:
+        runner = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if runner.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"hack/podrunner did not start on cluster {name} "
+                    f"(exit code {runner.poll()}):\n{_tail(bed.runner_log)}\n"
+                    f"Try it by hand: {' '.join(command)}",
+                    pytrace=False,
+                )
+            time.sleep(0.2)
+        yield bed
+        if runner.poll() is not None:
+            pytest.fail(
+                f"hack/podrunner died during the session (exit code {runner.returncode}):\n"
+                f"{_tail(bed.runner_log)}",
+                pytrace=False,
+            )
+    finally:
+        if runner.poll() is None:
+            runner.send_signal(signal.SIGTERM)
+            try:
+                runner.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+                runner.wait()
         subprocess.run(["bash", str(CLUSTER_SCRIPT), "down", name], check=False)
 
 

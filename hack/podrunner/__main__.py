@@ -1,0 +1,5 @@
+"""``python -m hack.podrunner``: see hack/podrunner/cli.py."""
+
+from hack.podrunner.cli import main
+
+raise SystemExit(main())

@@ -59,3 +59,9 @@ clean:
 bench-monitor: setup
 	$(BIN)/python bench/monitor/run.py
 	$(BIN)/python bench/monitor/delay.py
+
+## Serving benchmark (not a test): driftward (hand-off off, stub monitor, real monitor)
+## vs MLServer 1.7 and KServe 0.21 on one model with wrk; 3 runs, ~15 minutes.
+.PHONY: bench-serving
+bench-serving: setup
+	$(BIN)/python bench/serving/run.py --repeat 3

@@ -2,7 +2,7 @@
 
 The request path only calls ``RecordBuffer.offer_*``: an O(1) append of the
 batch's arrays (rows are expanded into JSON records later, off the request
-path). A full buffer drops the new records and counts them
+path, in chunks between which requests run). A full buffer drops the new records and counts them
 (``reason="queue_full"``). ``RecordSender`` runs as a background task on the
 server's event loop: every ``record_flush_seconds`` it drains the buffer in
 POSTs of at most ``record_batch_size`` records to ``{MONITOR_URL}/v1/records``
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
+import numpy as np
 import numpy.typing as npt
 import orjson
 
@@ -104,19 +105,39 @@ class RecordBuffer:
         return self.rows + len(self.labels)
 
 
-def build_records_payload(
-    model: str, version: str, batches: list[PredictionBatch], labels: list[LabelRecord]
-) -> bytes:
-    """Serialise queued batches and labels into the monitor's /v1/records body."""
-    predictions: list[dict[str, Any]] = []
+def build_prediction_records(batches: list[PredictionBatch]) -> list[dict[str, Any]]:
+    """Expand queued batches into the monitor's prediction records, in order.
+
+    The arrays of all batches are joined first and converted to Python values
+    once: at batch 1 that is three conversions per flush instead of three per row.
+    """
+    if not batches:
+        return []
+    ids: list[str] = []
+    stamps: list[float] = []
     for batch in batches:
-        features = batch.features.tolist()
-        outputs = batch.outputs.tolist()
-        proba = batch.proba.tolist() if batch.proba is not None else [None] * len(batch.ids)
-        predictions.extend(
-            {"id": ident, "ts": batch.ts, "features": row, "output": out, "proba": p}
-            for ident, row, out, p in zip(batch.ids, features, outputs, proba, strict=True)
-        )
+        ids.extend(batch.ids)
+        stamps.extend([batch.ts] * len(batch.ids))
+    features = np.concatenate([b.features for b in batches]).tolist()
+    outputs = np.concatenate([b.outputs for b in batches]).tolist()
+    if all(b.proba is not None for b in batches):
+        proba: list[Any] = np.concatenate([b.proba for b in batches]).tolist()
+    else:
+        proba = []
+        for batch in batches:
+            proba.extend(
+                batch.proba.tolist() if batch.proba is not None else [None] * len(batch.ids)
+            )
+    return [
+        {"id": ident, "ts": ts, "features": row, "output": out, "proba": p}
+        for ident, ts, row, out, p in zip(ids, stamps, features, outputs, proba, strict=True)
+    ]
+
+
+def build_records_body(
+    model: str, version: str, predictions: list[dict[str, Any]], labels: list[LabelRecord]
+) -> bytes:
+    """Serialise prediction records and labels into the monitor's /v1/records body."""
     body = {
         "model": model,
         "version": version,
@@ -126,9 +147,19 @@ def build_records_payload(
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def build_records_payload(
+    model: str, version: str, batches: list[PredictionBatch], labels: list[LabelRecord]
+) -> bytes:
+    """Serialise queued batches and labels into the monitor's /v1/records body."""
+    return build_records_body(model, version, build_prediction_records(batches), labels)
+
+
 SentCounter = Callable[[str, int], None]
 DropCounter = Callable[[str, str, int], None]
 LOG_EVERY_SECONDS: Final = 60.0
+# Batches expanded between two yields to the event loop while a POST body is built:
+# a flush of 1,000 records must not hold requests up for the whole build.
+ENCODE_CHUNK: Final = 128
 
 
 class RecordSender:
@@ -180,7 +211,7 @@ class RecordSender:
         while len(self._buffer):
             batches, labels = self._buffer.take(self._batch_size)
             n_predictions = sum(len(b.ids) for b in batches)
-            payload = build_records_payload(self._model, self._version, batches, labels)
+            payload = await self._encode(batches, labels)
             if await self._post(payload):
                 self._on_sent(PREDICTION, n_predictions)
                 self._on_sent(LABEL, len(labels))
@@ -188,6 +219,15 @@ class RecordSender:
             self._on_dropped(PREDICTION, MONITOR_UNAVAILABLE, n_predictions)
             self._on_dropped(LABEL, MONITOR_UNAVAILABLE, len(labels))
             return
+
+    async def _encode(self, batches: list[PredictionBatch], labels: list[LabelRecord]) -> bytes:
+        """Build a POST body, letting requests run between chunks of batches."""
+        predictions: list[dict[str, Any]] = []
+        for start in range(0, len(batches), ENCODE_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            predictions.extend(build_prediction_records(batches[start : start + ENCODE_CHUNK]))
+        return build_records_body(self._model, self._version, predictions, labels)
 
     async def _post(self, payload: bytes) -> bool:
         if self._session is None:

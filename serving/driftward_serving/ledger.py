@@ -83,6 +83,9 @@ class Evictions:
     forgotten: int = 0
 
 
+NO_EVICTIONS: Final = Evictions()
+
+
 def compute_layout(retention: int) -> LedgerLayout:
     """Size generations so the live window always covers at least `retention` ids."""
     capacity = max(1, -(-retention // (LIVE_GENERATIONS - 1)))
@@ -152,7 +155,7 @@ class Partition:
     def add(self, value: int) -> Evictions:
         """Record an id in the current generation, advancing the ring when it is full."""
         header = self._header
-        evictions = Evictions()
+        evictions = NO_EVICTIONS
         if header[_H_COUNT] >= self._layout.generation_capacity:
             evictions = self._advance()
         base = (header[_H_SEQ] % GENERATIONS) * self._layout.filter_bytes

@@ -241,18 +241,30 @@ def build_matrix(rows: Sequence[Any], n_features: int | None, where: str) -> Flo
 
 def _holds_bool(values: Sequence[Any]) -> bool:
     """True if a bool hides in rows (or a flat list): NumPy silently turns them into 0/1."""
-    for item in values:
-        if item is True or item is False:
-            return True
-        if isinstance(item, list) and any(v is True or v is False for v in item):
-            return True
+    # The element types, collected in C: one set per list instead of a test per value.
+    kinds = set(map(type, values))
+    if bool in kinds:
+        return True
+    if list in kinds:
+        return any(bool in set(map(type, item)) for item in values if isinstance(item, list))
     return False
 
 
-def _check_finite(array: FloatMatrix, where: str) -> None:
-    # One vectorised pass for the common case; locating the culprit only on failure.
-    if not np.isfinite(array).all():
-        index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+def _check_finite(array: npt.NDArray[Any], where: str) -> None:
+    # Integers are always finite. For floats, one dot product (a BLAS call, cheaper than
+    # an isfinite mask or a ufunc reduction) is finite only if every value is; otherwise
+    # look for the culprit (squares of large finite values can overflow, so only a
+    # value found non-finite is refused).
+    if array.dtype.kind != "f":
+        return
+    flat = array.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = flat.dot(flat)
+    if math.isfinite(total):
+        return
+    bad = np.argwhere(~np.isfinite(array))
+    if bad.size:
+        index = tuple(int(i) for i in bad[0])
         path = where + "".join(f"[{i}]" for i in index)
         raise ApiError(422, NON_FINITE, f"{path} is {array[index]}; values must be finite numbers")
 

@@ -29,6 +29,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from driftward_serving.app import create_app
 from driftward_serving.artifacts import ModelState
+from driftward_serving.coalesce import CoalescingHttpToolsProtocol
 from driftward_serving.ledger import create_ledger_files
 from driftward_serving.metrics import build_multiprocess_registry
 from driftward_serving.settings import ENV_PREFIX, ServingSettings
@@ -55,7 +56,8 @@ def _uvicorn_options(settings: ServingSettings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, answering each response with one write instead of two (coalesce.py).
+        "http": CoalescingHttpToolsProtocol,
         # An access log line per request would cost more than the prediction.
         "access_log": False,
         "log_config": build_log_config(settings.log_level),

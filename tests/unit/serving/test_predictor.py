@@ -131,3 +131,20 @@ def test_model_side_input_errors_are_input_errors() -> None:
     assert compute_prediction(predictor, np.ones((1, 2))).outputs.tolist() == [2.0]
     with pytest.raises(ModelInputError, match="Negative"):
         compute_prediction(predictor, -np.ones((1, 2)))
+
+
+@pytest.mark.parametrize(("kernel", "model", "X", "y"), fitted_classifiers()[:3])
+def test_one_row_at_a_time_answers_like_the_model(kernel: str, model: Any, X: Any, y: Any) -> None:
+    # Batch-1 requests take the kernels' one-row shortcut; it must agree row by row.
+    model.fit(X, y)
+    predictor = build_predictor(model)
+    assert predictor.kernel_name == kernel
+    matrix = np.ascontiguousarray(X, dtype=np.float64)
+    for i in range(0, matrix.shape[0], 7):
+        prediction = compute_prediction(predictor, matrix[i : i + 1])
+        assert prediction.proba is not None
+        assert prediction.proba.shape == (1, len(model.classes_))
+        np.testing.assert_allclose(
+            prediction.proba, model.predict_proba(X[i : i + 1]), rtol=1e-9, atol=1e-12
+        )
+        np.testing.assert_array_equal(prediction.outputs, model.predict(X[i : i + 1]))

@@ -145,6 +145,19 @@ def test_bad_v2_bodies_are_named(body: Any, status: int, reason: str, needle: st
     assert needle in error.message
 
 
+def test_huge_finite_values_and_hidden_bools_are_told_apart() -> None:
+    # The finiteness check takes a shortcut whose square overflows for huge values;
+    # those are still finite and must pass, while a bool must still be refused.
+    parsed = protocol.parse_v2_request(v2(tensor("x", [1, 3], [1e200, -1e300, 2.0])), NAMELESS)
+    assert parsed.matrix.tolist() == [[1e200, -1e300, 2.0]]
+    matrix = protocol.parse_predict_request({"instances": [[1e300, 1e300, 1]]}, NAMELESS)
+    assert matrix.tolist() == [[1e300, 1e300, 1.0]]
+    error = rejects(protocol.parse_v2_request, v2(tensor("x", [1, 3], [1.0, True, 2.0])), SPEC)
+    assert error.reason == protocol.NON_NUMERIC
+    error = rejects(protocol.parse_predict_request, {"instances": [[1.0, 2.0, False]]}, SPEC)
+    assert error.reason == protocol.NON_NUMERIC
+
+
 def test_v2_per_feature_tensors_need_feature_names() -> None:
     body = v2(tensor("a", [1], [1]), tensor("b", [1], [1]), tensor("c", [1], [1]))
     error = rejects(protocol.parse_v2_request, body, NAMELESS)

@@ -1,0 +1,43 @@
+"""A stand-in monitor for the serving benchmark: accepts POST /v1/records (and GET /healthz).
+
+It parses each batch (as the real monitor must) and answers with the counts
+docs/contracts.md promises, so the serving side does all of its hand-off work.
+It keeps no state and computes no drift: it must not be used for anything but
+measuring serving's hand-off overhead. Run as: ``uvicorn monitor_stub:app``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answer POST /v1/records with accepted counts, GET /healthz with ok; 404 otherwise."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    status, reply = 404, b'{"error": "not found"}'
+    if scope["method"] == "GET" and scope["path"] == "/healthz":
+        status, reply = 200, b'{"status": "ok"}'
+    if scope["method"] == "POST" and scope["path"] == "/v1/records":
+        records = orjson.loads(body)
+        status = 200
+        reply = orjson.dumps(
+            {
+                "accepted_predictions": len(records["predictions"]),
+                "accepted_labels": len(records["labels"]),
+                "unknown_labels": 0,
+                "duplicate_labels": 0,
+                "late_labels": 0,
+            }
+        )
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(reply))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply})

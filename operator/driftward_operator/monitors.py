@@ -7,6 +7,8 @@ left to ``aggregate`` and ``policy``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,7 +17,9 @@ import httpx
 
 from driftward_operator import api
 from driftward_operator.aggregate import PodWindow
-from driftward_serving.monitor.profile import Profile, profile_from_json
+from driftward_serving.monitor.config import MonitorConfig
+from driftward_serving.monitor.profile import Profile, compute_profile_digest, profile_from_json
+from driftward_serving.monitor.sources import read_reference_profile_isolated
 
 _PROFILE_CACHE_SIZE = 64
 
@@ -82,7 +86,47 @@ class ProfileCache:
             raise ValueError(
                 f"the pod's profile has digest {str(served)[:12]}, its window {digest[:12]}"
             )
-        self._profiles[digest] = profile
+        self._remember(digest, profile)
+        return profile
+
+    def build(self, config: MonitorConfig, digest: str) -> Profile:
+        """The profile with ``digest``, built by the operator from the configured reference.
+
+        For the Prometheus source, where no pod can be asked. The operator
+        fetches ``spec.monitoring.reference`` (http(s):// or s3://; file://
+        only if the operator's own filesystem has it), verifies its sha256 and
+        profiles it exactly as the monitor does, in a child process. The
+        result must have the digest the monitors report, or it is refused.
+        """
+        if digest in self._profiles:
+            self._profiles.move_to_end(digest)
+            return self._profiles[digest]
+        key = (
+            "reference:"
+            + hashlib.sha256(
+                json.dumps(
+                    config.model_dump(mode="json", by_alias=True, include={"reference", "features"})
+                    | {"task": config.model.task.value},
+                    sort_keys=True,
+                ).encode()
+            ).hexdigest()
+        )
+        profile = self._profiles.get(key)
+        if profile is None:
+            profile = read_reference_profile_isolated(config)
+            self._remember(key, profile)
+        built = compute_profile_digest(profile)
+        if built != digest:
+            raise ValueError(
+                f"the operator's profile of {config.reference.uri} has digest {built[:12]}, "
+                f"the monitors' windows {digest[:12]}: the operator and the monitors run "
+                "different driftward releases, or see different reference data"
+            )
+        self._remember(digest, profile)
+        return profile
+
+    def _remember(self, key: str, profile: Profile) -> None:
+        self._profiles[key] = profile
+        self._profiles.move_to_end(key)
         if len(self._profiles) > self._size:
             self._profiles.popitem(last=False)
-        return profile

@@ -45,6 +45,12 @@ from driftward_operator.lifecycle import (
 from driftward_operator.metrics import OperatorMetrics
 from driftward_operator.monitors import ProfileCache, compute_monitored_pods, fetch_windows
 from driftward_operator.pods import PodReadiness, fetch_pod_readiness
+from driftward_operator.prometheus import (
+    PrometheusError,
+    PrometheusSource,
+    compute_source,
+    fetch_prometheus_windows,
+)
 from driftward_operator.requests import Requests, compute_requests
 from driftward_operator.status import (
     Evaluation,
@@ -53,6 +59,8 @@ from driftward_operator.status import (
     compute_status,
 )
 from driftward_serving.monitor.config import ConfigError, parse_monitor_config
+from driftward_serving.monitor.series import METRIC_NAME
+from driftward_serving.monitor.sources import ReferenceError as ReferenceDataError
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +107,12 @@ def read_aggregate(
 ) -> tuple[Aggregate | None, tuple[str, ...]]:
     """Read every serving pod's monitor window for the active version and merge them."""
     metadata = mm["metadata"]
+    try:
+        source = compute_source(mm["spec"])
+    except PrometheusError as exc:
+        return None, (str(exc),)
+    if source is not None:
+        return _read_prometheus_aggregate(mm, active, source, profiles, now)
     pods = kube.list_pods(metadata["namespace"], f"{api.LABEL_MODEL}={metadata['name']}")
     targets = compute_monitored_pods(pods, active.version)
     if not targets:
@@ -112,6 +126,37 @@ def read_aggregate(
         profile = profiles.fetch(selection.profile_digest, address)
     except (ConfigError, ValueError, KeyError, httpx.HTTPError) as exc:
         return None, (*selection.problems, f"pod {selection.pods[0]}: reference profile: {exc}")
+    return compute_aggregate(selection, profile, config, now), selection.problems
+
+
+def _read_prometheus_aggregate(
+    mm: Mapping[str, Any],
+    active: VersionRef,
+    source: PrometheusSource,
+    profiles: ProfileCache,
+    now: datetime,
+) -> tuple[Aggregate | None, tuple[str, ...]]:
+    """The same merge as the Pods source, on windows read back from Prometheus."""
+    metadata = mm["metadata"]
+    try:
+        answers = fetch_prometheus_windows(
+            source, metadata["namespace"], metadata["name"], active.version
+        )
+    except PrometheusError as exc:
+        return None, (str(exc),)
+    if not answers:
+        return None, (
+            f"Prometheus at {source.url} has no {METRIC_NAME} series for version "
+            f"{active.version} (is it scraping the monitor-metrics port?)",
+        )
+    selection = compute_selection(answers)
+    if selection.profile_digest is None:
+        return None, selection.problems
+    try:
+        config = parse_monitor_config(build_monitor_config(mm, active))
+        profile = profiles.build(config, selection.profile_digest)
+    except (ConfigError, ReferenceDataError, ValueError, KeyError) as exc:
+        return None, (*selection.problems, f"reference profile: {exc}")
     return compute_aggregate(selection, profile, config, now), selection.problems
 
 

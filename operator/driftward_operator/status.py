@@ -299,7 +299,7 @@ def compute_verdict_conditions(
     aggregate, decision = evaluation.aggregate, evaluation.decision
     result = [dict(c) for c in conditions]
     if aggregate is None:
-        message = "no serving pod's monitor answered: " + "; ".join(evaluation.problems[:3])
+        message = "no monitor window could be read: " + "; ".join(evaluation.problems[:3])
         for type_ in (api.DRIFTED, api.DEGRADED):
             result = set_condition(
                 result,

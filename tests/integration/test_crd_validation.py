@@ -213,6 +213,30 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "spec.monitoring.interval must be between 5s and 24h",
     ),
     (
+        "prometheus-source-without-url",
+        _set("spec.monitoring.source", {"type": "Prometheus"}),
+        "spec.monitoring.source.prometheus is required when spec.monitoring.source.type is "
+        "Prometheus",
+    ),
+    (
+        "prometheus-source-bad-url",
+        _set("spec.monitoring.source", {"type": "Prometheus", "prometheus": {"url": "prom:9090"}}),
+        "spec.monitoring.source.prometheus.url must start with http:// or https://",
+    ),
+    (
+        "prometheus-source-bad-selector-label",
+        _set(
+            "spec.monitoring.source",
+            {"type": "Prometheus", "prometheus": {"url": "http://p", "selector": {"a-b": "x"}}},
+        ),
+        "spec.monitoring.source.prometheus.selector keys must be Prometheus label names",
+    ),
+    (
+        "unknown-source-type",
+        _set("spec.monitoring.source", {"type": "Thanos"}),
+        'spec.monitoring.source.type: Unsupported value: "Thanos"',
+    ),
+    (
         "missing-reference",
         _drop("spec.monitoring.reference"),
         "spec.monitoring.reference: Required value",

@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from driftward_serving.monitor.config import MonitorConfig
 from driftward_serving.monitor.counts import WindowCounts, window_counts_to_json
-from driftward_serving.monitor.metrics import MonitorMetrics
+from driftward_serving.monitor.metrics import MonitorMetrics, WindowCountsCollector
 from driftward_serving.monitor.performance import (
     CLASSIFICATION_METRIC_NAMES,
     REGRESSION_METRIC_NAMES,
@@ -126,6 +126,7 @@ class MonitorService:
         self.clock = clock
         self.last_verdict: Verdict | None = None
         self.last_counts: WindowCounts | None = None
+        registry.register(WindowCountsCollector(self.model, self.version, lambda: self.last_counts))
         self._evaluating = asyncio.Lock()
         self._join_evictions_seen = 0
 

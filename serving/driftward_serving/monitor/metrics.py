@@ -10,12 +10,16 @@ the metrics port.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from driftward_serving.monitor.config import MetricName
+from driftward_serving.monitor.counts import WindowCounts
 from driftward_serving.monitor.profile import OUTPUT_NAME
+from driftward_serving.monitor.series import METRIC_NAME, SERIES_LABELS, window_counts_to_series
 from driftward_serving.monitor.verdict import State, Verdict
 from driftward_serving.monitor.window import IntakeResult
 
@@ -244,3 +248,32 @@ class MonitorMetrics:
     def observe_failed_evaluation(self) -> None:
         """Count an evaluation that raised."""
         self.evaluations.labels(**self._ids, outcome="error").inc()
+
+
+class WindowCountsCollector(Collector):
+    """Exports the last evaluated window's counts (series.py), for the Prometheus source.
+
+    It reads an immutable snapshot through ``latest`` at scrape time, so a
+    scrape from the metrics thread never sees a window being updated.
+    """
+
+    def __init__(self, model: str, version: str, latest: Callable[[], WindowCounts | None]) -> None:
+        self._ids = (model, version)
+        self._latest = latest
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One series per non-zero window cell; nothing before the first evaluation."""
+        family = GaugeMetricFamily(
+            METRIC_NAME,
+            "The monitor's mergeable window (GET /v1/window) as of its last evaluation, "
+            "one series per non-zero cell; summed across pods by the operator's "
+            "Prometheus source.",
+            labels=["model", "version", *SERIES_LABELS],
+        )
+        counts = self._latest()
+        if counts is not None:
+            for series in window_counts_to_series(counts):
+                family.add_metric(
+                    [*self._ids, *(series.labels[name] for name in SERIES_LABELS)], series.value
+                )
+        yield family

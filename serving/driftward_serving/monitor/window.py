@@ -294,14 +294,23 @@ class LiveWindow:
         if self._task is Task.REGRESSION:
             values[:] = _numeric_column([r.output for r in chunk])
             return classes, values, proba, has_proba
-        for i, record in enumerate(chunk):
-            classes[i] = self._class_index.get(canonical_key(record.output), k)
-            row = record.proba
-            if k and row is not None and len(row) == k:
-                parsed = _numeric_column(list(row))
-                if np.all(np.isfinite(parsed)):
-                    proba[i] = parsed
-                    has_proba[i] = True
+        index = self._class_index
+        classes[:] = [index.get(canonical_key(r.output), k) for r in chunk]
+        if not k:
+            return classes, values, proba, has_proba
+        rows = [r.proba for r in chunk]
+        usable = [i for i, row in enumerate(rows) if row is not None and len(row) == k]
+        if usable:
+            # One conversion for the whole chunk; only a chunk with junk in it goes row by row.
+            picked = [list(rows[i]) for i in usable]  # type: ignore[arg-type]
+            try:
+                parsed = np.asarray(picked, dtype=np.float64)
+            except (TypeError, ValueError):
+                parsed = np.array([_numeric_column(row) for row in picked], dtype=np.float64)
+            finite = np.isfinite(parsed).all(axis=1)
+            chosen = np.asarray(usable, dtype=np.int64)[finite]
+            proba[chosen] = parsed[finite]
+            has_proba[chosen] = True
         return classes, values, proba, has_proba
 
     def _estimated_update(self, join_slots: npt.NDArray[np.int64], sign: int) -> None:

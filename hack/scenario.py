@@ -16,9 +16,11 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -334,3 +336,115 @@ def new_namespace(api_client: client.ApiClient, prefix: str) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
     return name
+
+
+MONITOR_METRICS_PORT = 9091
+
+
+@dataclass
+class PrometheusProcess:
+    """A real Prometheus on loopback and the file its targets come from."""
+
+    url: str
+    targets: Path
+    log: Path
+
+    def set_targets(self, pods: dict[str, str], namespace: str) -> None:
+        """Scrape these pods' monitor metrics (name -> IP), labelled as Kubernetes SD would."""
+        groups = [
+            {
+                "targets": [f"{ip}:{MONITOR_METRICS_PORT}"],
+                "labels": {"namespace": namespace, "pod": name},
+            }
+            for name, ip in sorted(pods.items())
+        ]
+        staging = self.targets.with_suffix(".tmp")
+        staging.write_text(json.dumps(groups))
+        staging.replace(self.targets)  # atomic: Prometheus never reads half a file
+
+    def series_by_pod(self, query: str) -> dict[str, float]:
+        """An instant query's values keyed by their pod label."""
+        answer = httpx.get(f"{self.url}/api/v1/query", params={"query": query}, timeout=5).json()
+        return {
+            r["metric"].get("pod", ""): float(r["value"][1])
+            for r in answer.get("data", {}).get("result", [])
+        }
+
+
+@contextmanager
+def run_prometheus(
+    directory: Path, *, static: list[dict[str, Any]] | None = None
+) -> Iterator[PrometheusProcess]:
+    """Prometheus scraping every second: the ``static`` target groups, or a file_sd file.
+
+    The binary is Debian's ``prometheus`` package, installed by `make test`
+    (hack/ensure-promtool.sh); a missing binary fails loudly.
+    """
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise AssertionError(
+            "no prometheus binary: `make test` installs it (hack/ensure-promtool.sh)"
+        )
+    port = free_port()
+    targets = directory / "targets.json"
+    targets.write_text(json.dumps([]))
+    scrape: dict[str, Any] = {"job_name": "driftward", "scrape_interval": "1s"}
+    if static is not None:
+        scrape["static_configs"] = static
+    else:
+        scrape["file_sd_configs"] = [{"files": [str(targets)], "refresh_interval": "1s"}]
+    config = directory / "prometheus.yml"
+    config.write_text(json.dumps({"scrape_configs": [scrape]}))
+    log = directory / "prometheus.log"
+    command = [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'tsdb'}"]
+    command += [f"--web.listen-address=127.0.0.1:{port}"]
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    prometheus = PrometheusProcess(f"http://127.0.0.1:{port}", targets, log)
+    try:
+        wait_for(
+            lambda: httpx.get(f"{prometheus.url}/-/ready", timeout=2).status_code == 200,
+            60,
+            f"Prometheus ready (log {log})",
+        )
+        yield prometheus
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def discover_pods(
+    prometheus: PrometheusProcess, api_client: client.ApiClient, namespace: str
+) -> Iterator[None]:
+    """Keep Prometheus's targets at the namespace's Running pods, as kubernetes_sd would."""
+    core = client.CoreV1Api(api_client)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                pods = core.list_namespaced_pod(namespace).items
+            except client.ApiException:
+                pods = []
+            prometheus.set_targets(
+                {
+                    p.metadata.name: p.status.pod_ip
+                    for p in pods
+                    if p.status.phase == "Running" and p.status.pod_ip
+                },
+                namespace,
+            )
+            stop.wait(1.0)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)

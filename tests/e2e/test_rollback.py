@@ -28,8 +28,10 @@ from hack.scenario import (
     OperatorProcess,
     build_manifest,
     build_models,
+    discover_pods,
     new_namespace,
     run_operator,
+    run_prometheus,
     send_labels,
     send_predictions,
     wait_for,
@@ -155,6 +157,64 @@ def test_drift_rolls_back_to_stable_and_a_gitops_resync_does_not_undo_it(
         RESULTS["api_requests_per_model_per_minute"] = round(
             (_api_requests(operator) - before) * 2, 1
         )
+
+
+def test_drift_read_through_prometheus_rolls_back(
+    e2e_cluster: PodrunnerTestbed, api_client: client.ApiClient, models: Models, tmp_path: Path
+) -> None:
+    """The same rollback when the operator reads the monitors' windows from Prometheus."""
+    namespace = new_namespace(api_client, "e2e-prom")
+    model = Model(api_client, namespace, "ledger")
+    with (
+        run_prometheus(tmp_path) as prometheus,
+        discover_pods(prometheus, api_client, namespace),
+        run_operator(e2e_cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator,
+    ):
+        source = {"type": "Prometheus", "prometheus": {"url": prometheus.url}}
+        manifest = build_manifest(model.name, models, models.v1, replicas=2)
+        manifest["spec"]["monitoring"]["source"] = source
+        model.create(manifest)
+        wait_for(
+            lambda: model.status().get("stableVersion") == "v1",
+            120,
+            f"v1 to be promoted (operator log:\n{operator.tail()})",
+        )
+        model.patch_spec({"model": models.v2.model, "policy": {"promotionWindow": "1h"}})
+        ips = wait_for(lambda: model.ready_pod_ips(models.v2.sha256, 2), 120, "2 Ready v2 pods")
+        send_predictions(ips, _rows(models, 800, 11))
+        wait_for(
+            lambda: (
+                (d := model.status().get("drift", {})).get("state") == "Ok"
+                and d.get("version") == "v2"
+            ),
+            90,
+            f"an Ok verdict on v2 read through Prometheus (log {prometheus.log})",
+        )
+        assert model.status()["drift"]["pods"] == 2
+
+        onset = time.monotonic()
+        send_predictions(ips, _rows(models, 2000, 12), shift=3.0)
+        wait_for(lambda: model.served_digest() == models.v1.sha256, 120, "the rollback to v1")
+        RESULTS["prometheus_source_drift_onset_to_deployment_patched_seconds"] = round(
+            time.monotonic() - onset, 1
+        )
+        rolled_back = wait_for(
+            lambda: (c := model.condition("RolledBack")).get("status") == "True" and c,
+            30,
+            "RolledBack=True",
+        )
+        assert rolled_back["reason"] == "DriftDetected"
+        assert len(_rollback_events(model, "DriftDetected")) == 1
+
+    # With Prometheus gone the operator says where it could not read, and holds its state.
+    with run_operator(e2e_cluster.kubeconfig, namespace, tmp_path / "operator-2.log"):
+        drifted = wait_for(
+            lambda: (c := model.condition("Drifted")).get("reason") == "MonitorsUnreachable" and c,
+            60,
+            "Drifted=Unknown naming the missing Prometheus",
+        )
+        assert f"cannot query {prometheus.url}/api/v1/query" in drifted["message"]
+        assert model.served_digest() == models.v1.sha256
 
 
 def _api_requests(operator: OperatorProcess) -> float:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hack.scenario import FEATURES, Models, build_manifest, build_models, free_port
+from hack.scenario import FEATURES, Models, build_manifest, build_models, free_port, run_prometheus
 
 from driftward_operator.aggregate import PodWindow, compute_aggregate, compute_selection
 from driftward_operator.children import build_monitor_config
@@ -38,6 +37,7 @@ from tests.integration.helpers import wait_for
 
 NAMESPACE = "ml-prod"
 NAME = "fraud"
+METRIC = "driftward_monitor_window_counts"
 
 
 @pytest.fixture
@@ -113,50 +113,13 @@ def start_monitors(
     return pods
 
 
-def start_prometheus(
-    tmp_path: Path,
-    port: int,
-    pods: dict[str, tuple[int, int]],
-    processes: list[subprocess.Popen[bytes]],
-) -> None:
-    """Prometheus scraping each monitor every second, labelled as Kubernetes SD would."""
-    binary = shutil.which("prometheus")
-    assert binary, "no prometheus binary: `make test` installs it (hack/ensure-promtool.sh)"
-    targets = [
-        {"targets": [f"127.0.0.1:{metrics}"], "labels": {"namespace": NAMESPACE, "pod": pod}}
-        for pod, (_, metrics) in pods.items()
-    ]
-    scrape = {"job_name": "mm", "scrape_interval": "1s", "static_configs": targets}
-    config = tmp_path / "prometheus.yml"
-    config.write_text(json.dumps({"scrape_configs": [scrape]}))
-    command = [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}"]
-    command += [f"--web.listen-address=127.0.0.1:{port}"]
-    processes.append(start(command, tmp_path / "prometheus.log"))
-    query = f"http://127.0.0.1:{port}/api/v1/query"
-
-    def scraped_both() -> bool:
-        params = {"query": "count by (pod) (driftward_monitor_window_counts)"}
-        try:
-            answer = httpx.get(query, params=params).json()
-        except (httpx.HTTPError, ValueError):
-            return False
-        return len(answer.get("data", {}).get("result", [])) == 2
-
-    wait_for(scraped_both, 60, f"Prometheus scraping both monitors (log {tmp_path}/prometheus.log)")
-
-
 def test_verdicts_read_through_prometheus_match_the_pods_source(
     tmp_path: Path, models: Models, reference_url: str
 ) -> None:
-    prometheus_port = free_port()
     manifest = build_manifest(NAME, models, models.v2)
     manifest["metadata"]["namespace"] = NAMESPACE
     monitoring = manifest["spec"]["monitoring"]
     monitoring["reference"]["uri"] = reference_url
-    monitoring["source"] = {
-        "type": "Prometheus",
-        "prometheus": {"url": f"http://127.0.0.1:{prometheus_port}", "selector": {"job": "mm"}},
-    }
     active = VersionRef("v2", models.v2.path.as_uri(), models.v2.sha256)
     config_doc = build_monitor_config(manifest, active)
     config_path = tmp_path / "monitor.json"
@@ -169,45 +132,69 @@ def test_verdicts_read_through_prometheus_match_the_pods_source(
             body = {"model": NAME, "version": "v2", "predictions": batch}
             assert httpx.post(f"http://127.0.0.1:{port}/v1/records", json=body).status_code == 200
             assert httpx.post(f"http://127.0.0.1:{port}/v1/evaluate").status_code == 200
-        start_prometheus(tmp_path, prometheus_port, pods, processes)
-
-        now = datetime.now(UTC)
-        profiles = ProfileCache()
-        aggregate, problems = read_aggregate(None, manifest, active, profiles, now)  # type: ignore[arg-type]
-        assert aggregate is not None, problems
-        assert problems == ()
-        assert aggregate.pods == ("fraud-a", "fraud-b")
-        assert aggregate.verdict.drift.samples == 600
-        assert aggregate.verdict.drift.state is State.DRIFTED
-        assert set(aggregate.verdict.drift.drifted_features) >= {"f0", "f1"}
-
-        # The Pods source, asking the same monitors directly, reaches the same numbers.
-        direct = [
-            PodWindow(pod, document=httpx.get(f"http://127.0.0.1:{port}/v1/window").json())
-            for pod, (port, _) in pods.items()
+        static = [
+            {"targets": [f"127.0.0.1:{metrics}"], "labels": {"namespace": NAMESPACE, "pod": pod}}
+            for pod, (_, metrics) in pods.items()
         ]
-        selection = compute_selection(direct)
-        assert selection.profile_digest is not None
-        config = parse_monitor_config(config_doc)
-        pods_verdict = compute_aggregate(
-            selection, profiles.build(config, selection.profile_digest), config, now
-        )
-        assert pods_verdict is not None
-        assert [(e.feature, e.statistic, e.p_value) for e in aggregate.verdict.drift.features] == [
-            (e.feature, e.statistic, e.p_value) for e in pods_verdict.verdict.drift.features
-        ]
-        assert len(FEATURES) == len(aggregate.verdict.drift.features)
-
-        # A selector that matches nothing is explained, not taken for "no drift".
-        monitoring["source"]["prometheus"]["selector"] = {"job": "elsewhere"}
-        missing, why = read_aggregate(None, manifest, active, profiles, now)  # type: ignore[arg-type]
-        assert missing is None
-        assert "no driftward_monitor_window_counts series for version v2" in why[0]
-        # A Prometheus that is not there is named.
-        monitoring["source"]["prometheus"]["url"] = f"http://127.0.0.1:{free_port()}"
-        missing, why = read_aggregate(None, manifest, active, profiles, now)  # type: ignore[arg-type]
-        assert missing is None
-        assert "cannot query http://127.0.0.1:" in why[0]
+        with run_prometheus(tmp_path, static=static) as prometheus:
+            monitoring["source"] = {
+                "type": "Prometheus",
+                "prometheus": {"url": prometheus.url, "selector": {"job": "driftward"}},
+            }
+            by_pod = functools.partial(prometheus.series_by_pod, f"count by (pod) ({METRIC})")
+            wait_for(
+                lambda: len(by_pod()) == 2,
+                60,
+                f"Prometheus scraping both monitors (log {prometheus.log})",
+            )
+            compare_sources(manifest, active, config_doc, pods)
     finally:
         for process in processes:
             stop(process)
+
+
+def compare_sources(
+    manifest: dict[str, Any],
+    active: VersionRef,
+    config_doc: dict[str, Any],
+    pods: dict[str, tuple[int, int]],
+) -> None:
+    """read_aggregate through Prometheus, against the Pods source on the same monitors."""
+    monitoring = manifest["spec"]["monitoring"]
+    now = datetime.now(UTC)
+    profiles = ProfileCache()
+    aggregate, problems = read_aggregate(None, manifest, active, profiles, now)  # type: ignore[arg-type]
+    assert aggregate is not None, problems
+    assert problems == ()
+    assert aggregate.pods == ("fraud-a", "fraud-b")
+    assert aggregate.verdict.drift.samples == 600
+    assert aggregate.verdict.drift.state is State.DRIFTED
+    assert set(aggregate.verdict.drift.drifted_features) >= {"f0", "f1"}
+
+    # The Pods source, asking the same monitors directly, reaches the same numbers.
+    direct = [
+        PodWindow(pod, document=httpx.get(f"http://127.0.0.1:{port}/v1/window").json())
+        for pod, (port, _) in pods.items()
+    ]
+    selection = compute_selection(direct)
+    assert selection.profile_digest is not None
+    config = parse_monitor_config(config_doc)
+    pods_verdict = compute_aggregate(
+        selection, profiles.build(config, selection.profile_digest), config, now
+    )
+    assert pods_verdict is not None
+    assert [(e.feature, e.statistic, e.p_value) for e in aggregate.verdict.drift.features] == [
+        (e.feature, e.statistic, e.p_value) for e in pods_verdict.verdict.drift.features
+    ]
+    assert len(FEATURES) == len(aggregate.verdict.drift.features)
+
+    # A selector that matches nothing is explained, not taken for "no drift".
+    monitoring["source"]["prometheus"]["selector"] = {"job": "elsewhere"}
+    missing, why = read_aggregate(None, manifest, active, profiles, now)  # type: ignore[arg-type]
+    assert missing is None
+    assert "no driftward_monitor_window_counts series for version v2" in why[0]
+    # A Prometheus that is not there is named.
+    monitoring["source"]["prometheus"]["url"] = f"http://127.0.0.1:{free_port()}"
+    missing, why = read_aggregate(None, manifest, active, profiles, now)  # type: ignore[arg-type]
+    assert missing is None
+    assert "cannot query http://127.0.0.1:" in why[0]

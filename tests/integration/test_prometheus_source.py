@@ -24,7 +24,15 @@ from typing import Any
 
 import httpx
 import pytest
-from hack.scenario import FEATURES, Models, build_manifest, build_models, free_port, run_prometheus
+from hack.scenario import (
+    FEATURES,
+    Models,
+    build_manifest,
+    build_models,
+    free_port,
+    run_prometheus,
+    stop_process,
+)
 
 from driftward_operator.aggregate import PodWindow, compute_aggregate, compute_selection
 from driftward_operator.children import build_monitor_config
@@ -66,15 +74,6 @@ def start(
         return subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def predictions(models: Models, start_id: int, n: int, shift: float) -> list[dict[str, Any]]:
@@ -150,7 +149,7 @@ def test_verdicts_read_through_prometheus_match_the_pods_source(
             compare_sources(manifest, active, config_doc, pods)
     finally:
         for process in processes:
-            stop(process)
+            stop_process(process)
 
 
 def compare_sources(

@@ -97,17 +97,23 @@ def compute_pod_windows(result: Sequence[Mapping[str, Any]], pod_label: str) -> 
     pod whose series do not make a window is reported, not guessed at.
     """
     by_pod: dict[str, list[Series]] = {}
+    unreadable: dict[str, str] = {}
     for sample in result:
         metric = sample.get("metric", {})
-        pod = metric.get(pod_label) or metric.get("instance") or "(no pod label)"
+        pod = str(metric.get(pod_label) or metric.get("instance") or "(no pod label)")
+        by_pod.setdefault(pod, [])
         try:
             value = float(sample["value"][1])
         except (KeyError, IndexError, TypeError, ValueError):
-            by_pod.setdefault(str(pod), [])
+            # A cell we cannot read is not a zero: the whole pod is left out, and named.
+            unreadable.setdefault(pod, f"a sample has no numeric value: {sample.get('value')!r}")
             continue
-        by_pod.setdefault(str(pod), []).append(Series(metric, value))
+        by_pod[pod].append(Series(metric, value))
     answers = []
     for pod, series in sorted(by_pod.items()):
+        if pod in unreadable:
+            answers.append(PodWindow(pod, error=f"{METRIC_NAME} series: {unreadable[pod]}"))
+            continue
         try:
             document = window_document_from_series(series)
         except SeriesError as exc:

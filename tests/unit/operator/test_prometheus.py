@@ -62,10 +62,14 @@ def test_series_without_the_pod_label_group_by_instance_and_bad_ones_are_named()
     good = build_pod_window(profile, config, "x", 250)
     vector = as_vector(good, {"instance": "10.0.0.9:8082"})
     vector.append({"metric": {"pod": "broken", "part": "samples"}, "value": [0, "3"]})
-    answers = compute_pod_windows(vector, "pod")
+    garbled = as_vector(good, {"pod": "garbled"})
+    garbled[0]["value"] = [0, "not-a-number"]
+    answers = compute_pod_windows(vector + garbled, "pod")
     by_pod = {a.pod: a for a in answers}
     assert by_pod["10.0.0.9:8082"].document is not None
     assert "no label 'profile_digest'" in by_pod["broken"].error
+    assert by_pod["garbled"].document is None
+    assert "no numeric value" in by_pod["garbled"].error
 
 
 def test_the_query_selects_one_version_of_one_model_and_quotes_values() -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kubernetes import client, config
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_SCRIPT = ROOT / "hack" / "testbed" / "cluster.sh"
@@ -181,6 +182,16 @@ def e2e_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodrunnerT
                 runner.kill()
                 runner.wait()
         subprocess.run(["bash", str(CLUSTER_SCRIPT), "down", name], check=False)
+
+
+@pytest.fixture(scope="session")
+def e2e_api_client(e2e_cluster: PodrunnerTestbed) -> Iterator[client.ApiClient]:
+    """A Kubernetes API client for the podrunner cluster."""
+    api = config.new_client_from_config(config_file=str(e2e_cluster.kubeconfig))
+    try:
+        yield api
+    finally:
+        api.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -36,7 +36,7 @@ from hack.scenario import (
     send_predictions,
     wait_for,
 )
-from kubernetes import client, config
+from kubernetes import client
 
 from tests.conftest import PodrunnerTestbed
 
@@ -47,14 +47,6 @@ RESULTS: dict[str, Any] = {}
 def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     """v1, v2 and the reference, trained once for every scenario."""
     return build_models(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def api_client(e2e_cluster: PodrunnerTestbed) -> Iterator[client.ApiClient]:
-    """An API client for the podrunner cluster."""
-    api = config.new_client_from_config(config_file=str(e2e_cluster.kubeconfig))
-    yield api
-    api.close()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -78,10 +70,21 @@ def report_results() -> Iterator[None]:
 
 
 def _deploy_candidate(
-    model: Model, models: Models, operator: OperatorProcess, replicas: int, **policy: Any
+    model: Model,
+    models: Models,
+    operator: OperatorProcess,
+    replicas: int,
+    source: dict[str, Any] | None = None,
+    **policy: Any,
 ) -> list[str]:
-    """v1 deployed and promoted, then v2 deployed as a candidate; v2's pod IPs."""
-    model.create(build_manifest(model.name, models, models.v1, replicas=replicas, **policy))
+    """v1 deployed and promoted, then v2 deployed as a candidate; v2's pod IPs.
+
+    ``source`` is spec.monitoring.source (the default Pods source when None).
+    """
+    manifest = build_manifest(model.name, models, models.v1, replicas=replicas, **policy)
+    if source is not None:
+        manifest["spec"]["monitoring"]["source"] = source
+    model.create(manifest)
     wait_for(
         lambda: model.status().get("stableVersion") == "v1",
         120,
@@ -107,10 +110,10 @@ def _rollback_events(model: Model, reason: str) -> list[Any]:
 
 
 def test_drift_rolls_back_to_stable_and_a_gitops_resync_does_not_undo_it(
-    e2e_cluster: PodrunnerTestbed, api_client: client.ApiClient, models: Models, tmp_path: Path
+    e2e_cluster: PodrunnerTestbed, e2e_api_client: client.ApiClient, models: Models, tmp_path: Path
 ) -> None:
-    namespace = new_namespace(api_client, "e2e-drift")
-    model = Model(api_client, namespace, "fraud")
+    namespace = new_namespace(e2e_api_client, "e2e-drift")
+    model = Model(e2e_api_client, namespace, "fraud")
     with run_operator(e2e_cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator:
         ips = _deploy_candidate(model, models, operator, replicas=2)
         baseline = send_predictions(ips, _rows(models, 800, 1))
@@ -160,27 +163,18 @@ def test_drift_rolls_back_to_stable_and_a_gitops_resync_does_not_undo_it(
 
 
 def test_drift_read_through_prometheus_rolls_back(
-    e2e_cluster: PodrunnerTestbed, api_client: client.ApiClient, models: Models, tmp_path: Path
+    e2e_cluster: PodrunnerTestbed, e2e_api_client: client.ApiClient, models: Models, tmp_path: Path
 ) -> None:
     """The same rollback when the operator reads the monitors' windows from Prometheus."""
-    namespace = new_namespace(api_client, "e2e-prom")
-    model = Model(api_client, namespace, "ledger")
+    namespace = new_namespace(e2e_api_client, "e2e-prom")
+    model = Model(e2e_api_client, namespace, "ledger")
     with (
         run_prometheus(tmp_path) as prometheus,
-        discover_pods(prometheus, api_client, namespace),
+        discover_pods(prometheus, e2e_api_client, namespace),
         run_operator(e2e_cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator,
     ):
         source = {"type": "Prometheus", "prometheus": {"url": prometheus.url}}
-        manifest = build_manifest(model.name, models, models.v1, replicas=2)
-        manifest["spec"]["monitoring"]["source"] = source
-        model.create(manifest)
-        wait_for(
-            lambda: model.status().get("stableVersion") == "v1",
-            120,
-            f"v1 to be promoted (operator log:\n{operator.tail()})",
-        )
-        model.patch_spec({"model": models.v2.model, "policy": {"promotionWindow": "1h"}})
-        ips = wait_for(lambda: model.ready_pod_ips(models.v2.sha256, 2), 120, "2 Ready v2 pods")
+        ips = _deploy_candidate(model, models, operator, replicas=2, source=source)
         send_predictions(ips, _rows(models, 800, 11))
         wait_for(
             lambda: (
@@ -226,10 +220,10 @@ def _api_requests(operator: OperatorProcess) -> float:
 
 
 def test_degraded_accuracy_from_late_labels_rolls_back(
-    e2e_cluster: PodrunnerTestbed, api_client: client.ApiClient, models: Models, tmp_path: Path
+    e2e_cluster: PodrunnerTestbed, e2e_api_client: client.ApiClient, models: Models, tmp_path: Path
 ) -> None:
-    namespace = new_namespace(api_client, "e2e-degrade")
-    model = Model(api_client, namespace, "churn")
+    namespace = new_namespace(e2e_api_client, "e2e-degrade")
+    model = Model(e2e_api_client, namespace, "churn")
     with run_operator(e2e_cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator:
         ips = _deploy_candidate(model, models, operator, replicas=1)
         traffic = send_predictions(ips, _rows(models, 600, 3))
@@ -250,10 +244,10 @@ def test_degraded_accuracy_from_late_labels_rolls_back(
 
 
 def test_noise_and_too_few_samples_never_act(
-    e2e_cluster: PodrunnerTestbed, api_client: client.ApiClient, models: Models, tmp_path: Path
+    e2e_cluster: PodrunnerTestbed, e2e_api_client: client.ApiClient, models: Models, tmp_path: Path
 ) -> None:
-    namespace = new_namespace(api_client, "e2e-noise")
-    model = Model(api_client, namespace, "noise")
+    namespace = new_namespace(e2e_api_client, "e2e-noise")
+    model = Model(e2e_api_client, namespace, "noise")
     with run_operator(e2e_cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator:
         ips = _deploy_candidate(model, models, operator, replicas=1)
         send_predictions(ips, _rows(models, 100, 4))  # below minSamples (200)
@@ -278,10 +272,10 @@ def test_noise_and_too_few_samples_never_act(
 
 
 def test_dry_run_only_says_it_would_roll_back(
-    e2e_cluster: PodrunnerTestbed, api_client: client.ApiClient, models: Models, tmp_path: Path
+    e2e_cluster: PodrunnerTestbed, e2e_api_client: client.ApiClient, models: Models, tmp_path: Path
 ) -> None:
-    namespace = new_namespace(api_client, "e2e-dryrun")
-    model = Model(api_client, namespace, "dry")
+    namespace = new_namespace(e2e_api_client, "e2e-dryrun")
+    model = Model(e2e_api_client, namespace, "dry")
     with run_operator(e2e_cluster.kubeconfig, namespace, tmp_path / "operator.log") as operator:
         ips = _deploy_candidate(model, models, operator, replicas=1, dryRun=True)
         send_predictions(ips, _rows(models, 1500, 5), shift=3.0)
@@ -297,13 +291,13 @@ def test_dry_run_only_says_it_would_roll_back(
 @pytest.mark.parametrize("fault", ["exit-after-rollback-event", "exit-after-rollback-status"])
 def test_operator_killed_mid_rollback_rolls_back_exactly_once(
     e2e_cluster: PodrunnerTestbed,
-    api_client: client.ApiClient,
+    e2e_api_client: client.ApiClient,
     models: Models,
     tmp_path: Path,
     fault: str,
 ) -> None:
-    namespace = new_namespace(api_client, "e2e-crash")
-    model = Model(api_client, namespace, "crash")
+    namespace = new_namespace(e2e_api_client, "e2e-crash")
+    model = Model(e2e_api_client, namespace, "crash")
     log = tmp_path / "operator.log"
     with run_operator(e2e_cluster.kubeconfig, namespace, log, fault=fault) as operator:
         ips = _deploy_candidate(model, models, operator, replicas=1)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from kubernetes import client, config
 
 from tests.conftest import ROOT, Testbed
-from tests.integration.helpers import Cluster
+from tests.integration.helpers import Cluster, temporary_namespace
 
 CRD = ROOT / "crds" / "driftward.dev_monitoredmodels.yaml"
 
@@ -27,13 +26,8 @@ def api_client(testbed: Testbed) -> Iterator[client.ApiClient]:
 @pytest.fixture
 def namespace(api_client: client.ApiClient) -> Iterator[str]:
     """A fresh namespace for one test, deleted afterwards."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    core = client.CoreV1Api(api_client)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
+    with temporary_namespace(api_client) as name:
         yield name
-    finally:
-        core.delete_namespace(name)
 
 
 @pytest.fixture

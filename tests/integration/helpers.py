@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
@@ -13,6 +15,18 @@ from tests.conftest import ROOT
 
 GROUP, VERSION, PLURAL = "driftward.dev", "v1alpha1", "monitoredmodels"
 EXAMPLES = ROOT / "crds" / "examples"
+
+
+@contextmanager
+def temporary_namespace(api: client.ApiClient, prefix: str = "t") -> Iterator[str]:
+    """A fresh namespace, deleted on exit."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -29,7 +29,7 @@ import yaml
 from kubernetes import client
 
 from tests.conftest import ROOT, Testbed
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import temporary_namespace, wait_for
 from tests.integration.test_rbac import sa_kubeconfig
 from tests.unit.argocd.luavm import ArgoLua
 from tests.unit.chart.render import CHART
@@ -90,22 +90,12 @@ class Release:
         return f"{self.fullname}-{self.namespace}"
 
 
-def _namespace(api: client.ApiClient) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    core = client.CoreV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
-        yield name
-    finally:
-        core.delete_namespace(name)
-
-
 @pytest.fixture
 def release(
     testbed: Testbed, crd_installed: None, api_client: client.ApiClient
 ) -> Iterator[Release]:
     """A release namespace; the release is uninstalled afterwards if a test left it."""
-    for namespace in _namespace(api_client):
+    with temporary_namespace(api_client) as namespace:
         rel = Release(testbed, api_client, namespace)
         try:
             yield rel
@@ -116,13 +106,15 @@ def release(
 @pytest.fixture
 def model_namespace(api_client: client.ApiClient) -> Iterator[str]:
     """The namespace the sample MonitoredModel goes into."""
-    yield from _namespace(api_client)
+    with temporary_namespace(api_client) as name:
+        yield name
 
 
 @pytest.fixture
 def other_namespace(api_client: client.ApiClient) -> Iterator[str]:
     """A namespace a namespaced operator must not reach."""
-    yield from _namespace(api_client)
+    with temporary_namespace(api_client) as name:
+        yield name
 
 
 def _gone(read: Any) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import skops.io
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -35,7 +35,7 @@ from driftward_operator.children import (
 from driftward_operator.lifecycle import VersionRef
 from driftward_operator.pods import fetch_pod_readiness
 from tests.conftest import PodrunnerTestbed
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import temporary_namespace, wait_for
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
@@ -72,26 +72,11 @@ SERVER = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def e2e_api(e2e_cluster: PodrunnerTestbed) -> Iterator[client.ApiClient]:
-    """An API client for the podrunner cluster."""
-    api = config.new_client_from_config(config_file=str(e2e_cluster.kubeconfig))
-    try:
-        yield api
-    finally:
-        api.close()
-
-
 @pytest.fixture
-def ns(e2e_api: client.ApiClient) -> Iterator[str]:
+def ns(e2e_api_client: client.ApiClient) -> Iterator[str]:
     """A fresh namespace on the podrunner cluster, deleted afterwards."""
-    name = f"pr-{uuid.uuid4().hex[:8]}"
-    core = client.CoreV1Api(e2e_api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
+    with temporary_namespace(e2e_api_client, "pr") as name:
         yield name
-    finally:
-        core.delete_namespace(name)
 
 
 def _pods(core: client.CoreV1Api, ns: str, selector: str) -> list[Any]:
@@ -213,14 +198,14 @@ def _script_deployment(name: str) -> dict[str, Any]:
 
 
 def test_script_pod_runs_at_its_ip_and_ready_follows_the_probe(
-    e2e_api: client.ApiClient, e2e_cluster: PodrunnerTestbed, ns: str
+    e2e_api_client: client.ApiClient, e2e_cluster: PodrunnerTestbed, ns: str
 ) -> None:
-    core, apps = client.CoreV1Api(e2e_api), client.AppsV1Api(e2e_api)
+    core, apps = client.CoreV1Api(e2e_api_client), client.AppsV1Api(e2e_api_client)
     core.create_namespaced_config_map(
         ns,
         {"metadata": {"name": "web"}, "data": {"server.py": SERVER, "greeting": "hello"}},
     )
-    ready_history = ReadyHistory(e2e_api, ns)
+    ready_history = ReadyHistory(e2e_api_client, ns)
     apps.create_namespaced_deployment(ns, _script_deployment("web"))
     pod = wait_for(
         lambda: next((p for p in _pods(core, ns, "app=web") if p.status.pod_ip), None),
@@ -378,9 +363,9 @@ def _serving_pod(name: str, model: Path, sha256: str) -> dict[str, Any]:
 
 
 def test_model_server_pod_is_ready_only_with_the_right_digest(
-    e2e_api: client.ApiClient, ns: str, iris_model: tuple[Path, str, Path, str]
+    e2e_api_client: client.ApiClient, ns: str, iris_model: tuple[Path, str, Path, str]
 ) -> None:
-    core = client.CoreV1Api(e2e_api)
+    core = client.CoreV1Api(e2e_api_client)
     model, digest, _, _ = iris_model
     core.create_namespaced_pod(ns, _serving_pod("good", model, digest))
     core.create_namespaced_pod(ns, _serving_pod("bad", model, "0" * 64))
@@ -429,13 +414,13 @@ def test_model_server_pod_is_ready_only_with_the_right_digest(
 
 
 def test_the_operators_own_pod_template_runs(
-    e2e_api: client.ApiClient,
+    e2e_api_client: client.ApiClient,
     e2e_cluster: PodrunnerTestbed,
     ns: str,
     iris_model: tuple[Path, str, Path, str],
 ) -> None:
     """Both containers of build_deployment's pod run; serving hands records to its monitor."""
-    core, apps = client.CoreV1Api(e2e_api), client.AppsV1Api(e2e_api)
+    core, apps = client.CoreV1Api(e2e_api_client), client.AppsV1Api(e2e_api_client)
     model, digest, reference, reference_digest = iris_model
     mm: dict[str, Any] = {
         "apiVersion": "driftward.dev/v1alpha1",

@@ -12,8 +12,8 @@ Pure: no I/O, no clocks, no state. It must not hold per-record data.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +89,23 @@ def _add(a: Any, b: Any, what: str) -> Any:
     return a + b
 
 
+_Section = TypeVar("_Section", ClassificationCounts, RegressionSums, EstimatedCounts)
+
+
+def _add_sections(a: _Section | None, b: _Section | None, what: str) -> _Section | None:
+    """Add two sections field by field: every field of a section is a count or a sum."""
+    if a is None or b is None:
+        if a is not None or b is not None:
+            raise ValueError(f"cannot merge windows: {what} is present in only some of them")
+        return None
+    return type(a)(
+        **{
+            f.name: _add(getattr(a, f.name), getattr(b, f.name), f"{what}.{f.name}")
+            for f in fields(a)
+        }
+    )
+
+
 def _merge_two(a: WindowCounts, b: WindowCounts) -> WindowCounts:
     if a.profile_digest != b.profile_digest:
         raise ValueError(
@@ -99,43 +116,6 @@ def _merge_two(a: WindowCounts, b: WindowCounts) -> WindowCounts:
         raise ValueError("cannot merge windows with different features")
     firsts = [t for t in (a.first_ts, b.first_ts) if t is not None]
     lasts = [t for t in (a.last_ts, b.last_ts) if t is not None]
-    classification = None
-    if a.classification is not None or b.classification is not None:
-        ca, cb = a.classification, b.classification
-        if ca is None or cb is None:
-            raise ValueError("cannot merge windows: classification counts in only some of them")
-        classification = ClassificationCounts(
-            confusion=_add(ca.confusion, cb.confusion, "confusion"),
-            auc_positive=_add(ca.auc_positive, cb.auc_positive, "aucPositive"),
-            auc_negative=_add(ca.auc_negative, cb.auc_negative, "aucNegative"),
-            log_loss_sum=ca.log_loss_sum + cb.log_loss_sum,
-            proba_labels=ca.proba_labels + cb.proba_labels,
-        )
-    regression = None
-    if a.regression is not None or b.regression is not None:
-        ra, rb = a.regression, b.regression
-        if ra is None or rb is None:
-            raise ValueError("cannot merge windows: regression sums in only some of them")
-        regression = RegressionSums(
-            n=ra.n + rb.n,
-            sum_abs_error=ra.sum_abs_error + rb.sum_abs_error,
-            sum_sq_error=ra.sum_sq_error + rb.sum_sq_error,
-            sum_label=ra.sum_label + rb.sum_label,
-            sum_sq_label=ra.sum_sq_label + rb.sum_sq_label,
-        )
-    estimated = None
-    if a.estimated is not None or b.estimated is not None:
-        ea, eb = a.estimated, b.estimated
-        if ea is None or eb is None:
-            raise ValueError("cannot merge windows: estimation counts in only some of them")
-        estimated = EstimatedCounts(
-            n=ea.n + eb.n,
-            confidence_counts=_add(ea.confidence_counts, eb.confidence_counts, "confidence"),
-            confidence_sums=_add(ea.confidence_sums, eb.confidence_sums, "confidence"),
-            proba_sum_by_predicted=_add(
-                ea.proba_sum_by_predicted, eb.proba_sum_by_predicted, "probaSumByPredicted"
-            ),
-        )
     return WindowCounts(
         profile_digest=a.profile_digest,
         samples=a.samples + b.samples,
@@ -147,9 +127,9 @@ def _merge_two(a: WindowCounts, b: WindowCounts) -> WindowCounts:
         },
         output=_add(a.output, b.output, "output"),
         labelled_in_window=a.labelled_in_window + b.labelled_in_window,
-        classification=classification,
-        regression=regression,
-        estimated=estimated,
+        classification=_add_sections(a.classification, b.classification, "classification"),
+        regression=_add_sections(a.regression, b.regression, "regression"),
+        estimated=_add_sections(a.estimated, b.estimated, "estimated"),
     )
 
 

@@ -59,6 +59,23 @@ def test_json_round_trip_gives_the_same_verdict(
     )
 
 
+def test_every_section_field_is_added_and_a_missing_section_is_named(
+    rng: np.random.Generator, profile: Profile, config: MonitorConfig
+) -> None:
+    a = _pod(profile, config, rng, 0).snapshot()
+    b = _pod(profile, config, rng, 10_000).snapshot()
+    merged = merge_window_counts([a, b])
+    for section in ("classification", "estimated"):
+        got, left, right = (getattr(w, section) for w in (merged, a, b))
+        assert got is not None
+        for field in dataclasses.fields(got):
+            want = getattr(left, field.name) + getattr(right, field.name)
+            np.testing.assert_array_equal(getattr(got, field.name), want)
+    assert merged.regression is None
+    with pytest.raises(ValueError, match="classification is present in only some of them"):
+        merge_window_counts([a, dataclasses.replace(b, classification=None)])
+
+
 def test_windows_from_different_profiles_do_not_merge(
     rng: np.random.Generator, profile: Profile, config: MonitorConfig
 ) -> None:

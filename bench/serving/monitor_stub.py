@@ -1,6 +1,7 @@
 """A stand-in monitor for the serving benchmark: accepts POST /v1/records (and GET /healthz).
 
-It parses each batch (as the real monitor must) and answers with the counts
+It parses each batch (as the real monitor must: a binary record batch, or
+JSON from other producers) and answers with the counts
 docs/contracts.md promises, so the serving side does all of its hand-off work.
 It keeps no state and computes no drift: it must not be used for anything but
 measuring serving's hand-off overhead. Run as: ``uvicorn monitor_stub:app``.
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+
+from driftward_serving.recordbatch import MEDIA_TYPE, parse_record_batch
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -27,12 +30,18 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["method"] == "GET" and scope["path"] == "/healthz":
         status, reply = 200, b'{"status": "ok"}'
     if scope["method"] == "POST" and scope["path"] == "/v1/records":
-        records = orjson.loads(body)
+        content_type = dict(scope["headers"]).get(b"content-type", b"").decode()
+        if content_type == MEDIA_TYPE:
+            batch = parse_record_batch(body, max_rows=100_000)
+            predictions, labels = batch.rows, len(batch.labels)
+        else:
+            records = orjson.loads(body)
+            predictions, labels = len(records["predictions"]), len(records["labels"])
         status = 200
         reply = orjson.dumps(
             {
-                "accepted_predictions": len(records["predictions"]),
-                "accepted_labels": len(records["labels"]),
+                "accepted_predictions": predictions,
+                "accepted_labels": labels,
                 "unknown_labels": 0,
                 "duplicate_labels": 0,
                 "late_labels": 0,

@@ -53,7 +53,6 @@ from driftward_serving.handoff import (
     PREDICTION,
     QUEUE_FULL,
     LabelRecord,
-    PredictionBatch,
     RecordBuffer,
     RecordSender,
 )
@@ -383,15 +382,11 @@ def _predict(state: ServingState, endpoint: str, matrix: FloatMatrix) -> tuple[A
     ids = [text for text, _ in issued]
     metrics.observe_batch(endpoint, rows)
     if state.buffer is not None:
-        batch = PredictionBatch(
-            ids=ids,
-            ts=time.time(),
-            features=matrix,
-            outputs=prediction.outputs,
-            proba=prediction.proba,
+        dropped = state.buffer.offer_predictions(
+            ids, time.time(), matrix, prediction.outputs, prediction.proba
         )
-        if not state.buffer.offer_predictions(batch):
-            metrics.count_dropped(PREDICTION, QUEUE_FULL, rows)
+        if dropped is not None:
+            metrics.count_dropped(PREDICTION, dropped, rows)
     return prediction.outputs, prediction.proba, ids
 
 

@@ -1,15 +1,16 @@
 """Hand prediction records and labels to the monitor without ever slowing a request.
 
-The request path only calls ``RecordBuffer.offer_*``: an O(1) append of the
-batch's arrays (rows are expanded into JSON records later, off the request
-path, in chunks between which requests run). A full buffer drops the new records and counts them
-(``reason="queue_full"``). ``RecordSender`` runs as a background task on the
-server's event loop: every ``record_flush_seconds`` it drains the buffer in
-POSTs of at most ``record_batch_size`` records to ``{MONITOR_URL}/v1/records``
-(format in docs/contracts.md). A failed POST (connection refused, timeout,
-non-2xx) drops that batch and counts it (``reason="monitor_unavailable"``),
-then waits before trying again, so a dead monitor costs one failed connect per
-flush, not one per request.
+The request path only calls ``RecordBuffer.offer_*``, which appends
+references to the batch's arrays (no copy, no Python object per row). A full
+buffer drops the new records and counts them (``reason="queue_full"``).
+``RecordSender`` runs as a background task on the server's event loop: every
+``record_flush_seconds`` it joins what is queued into columns and POSTs them,
+at most ``record_batch_size`` records at a time, to
+``{MONITOR_URL}/v1/records`` as binary record batches (``recordbatch.py``,
+docs/contracts.md): a slice of each column, not a JSON record per row. A
+failed POST (connection refused, timeout, non-2xx) drops the rest of that
+flush and counts it (``reason="monitor_unavailable"``), so a dead monitor
+costs one failed connect per flush, not one per request.
 
 Each worker process has its own buffer and sender; the monitor accepts records
 from any number of senders. This module must not block the event loop on the
@@ -29,31 +30,23 @@ from typing import Any, Final
 
 import aiohttp
 import numpy as np
-import numpy.typing as npt
-import orjson
 
-from driftward_serving.predictor import FloatMatrix
+from driftward_serving import recordbatch
+from driftward_serving.predictor import Array, FloatMatrix
 
 log = logging.getLogger(__name__)
 
 QUEUE_FULL: Final = "queue_full"
 MONITOR_UNAVAILABLE: Final = "monitor_unavailable"
-DROP_REASONS: Final = (QUEUE_FULL, MONITOR_UNAVAILABLE)
+# Only a model that does not declare its input width can change the row layout mid-run.
+LAYOUT_CHANGED: Final = "layout_changed"
+DROP_REASONS: Final = (QUEUE_FULL, MONITOR_UNAVAILABLE, LAYOUT_CHANGED)
 PREDICTION: Final = "prediction"
 LABEL: Final = "label"
 RECORD_KINDS: Final = (PREDICTION, LABEL)
 RECORDS_PATH: Final = "/v1/records"
-
-
-@dataclass(frozen=True)
-class PredictionBatch:
-    """The rows of one request, kept as arrays until the sender expands them."""
-
-    ids: list[str]
-    ts: float
-    features: FloatMatrix
-    outputs: npt.NDArray[Any]
-    proba: FloatMatrix | None
+# Prediction ids are uuid4 hex (ledger.build_prediction_ids).
+ID_DTYPE: Final = np.dtype("S32")
 
 
 @dataclass(frozen=True)
@@ -65,23 +58,78 @@ class LabelRecord:
     label: str | int | float | bool
 
 
+@dataclass(frozen=True)
+class PredictionColumns:
+    """Queued prediction rows joined into columns, ready to be sliced into record batches."""
+
+    ids: np.ndarray[Any, np.dtype[np.bytes_]]
+    ts: np.ndarray[Any, np.dtype[np.float64]]
+    features: FloatMatrix
+    outputs: Array
+    proba: FloatMatrix | None
+
+    @property
+    def rows(self) -> int:
+        """How many rows there are."""
+        return len(self.ids)
+
+    def build_columns(self, start: int, stop: int) -> dict[str, np.ndarray[Any, Any]]:
+        """Rows [start, stop) as the record batch's named columns (views, no copy)."""
+        columns = {
+            recordbatch.ID: self.ids[start:stop],
+            recordbatch.TS: self.ts[start:stop],
+            recordbatch.FEATURES: self.features[start:stop],
+            recordbatch.OUTPUT: self.outputs[start:stop],
+        }
+        if self.proba is not None:
+            columns[recordbatch.PROBA] = self.proba[start:stop]
+        return columns
+
+
 @dataclass
 class RecordBuffer:
-    """Bounded queues of prediction rows and labels waiting for the monitor."""
+    """Bounded queues of prediction rows and labels waiting for the monitor.
+
+    A request only appends references to its arrays (well under a microsecond
+    at batch 1); ``drain()`` joins everything queued into columns in one
+    ``np.concatenate`` per column, off the request path.
+    """
 
     capacity: int
-    predictions: deque[PredictionBatch] = field(default_factory=deque)
     labels: deque[LabelRecord] = field(default_factory=deque)
     rows: int = 0
+    _ids: list[str] = field(default_factory=list)
+    _ts: list[float] = field(default_factory=list)
+    _sizes: list[int] = field(default_factory=list)
+    _features: list[FloatMatrix] = field(default_factory=list)
+    _outputs: list[Array] = field(default_factory=list)
+    _proba: list[FloatMatrix | None] = field(default_factory=list)
+    _width: int = -1
 
-    def offer_predictions(self, batch: PredictionBatch) -> bool:
-        """Queue a batch if its rows fit; return False (caller counts the drop) if not."""
-        size = len(batch.ids)
-        if self.rows + size > self.capacity:
-            return False
-        self.predictions.append(batch)
-        self.rows += size
-        return True
+    def offer_predictions(
+        self,
+        ids: list[str],
+        ts: float,
+        features: FloatMatrix,
+        outputs: Array,
+        proba: FloatMatrix | None,
+    ) -> str | None:
+        """Queue a batch if it fits; otherwise return why it was dropped (the caller counts)."""
+        n = len(ids)
+        if self.rows + n > self.capacity:
+            return QUEUE_FULL
+        if features.shape[1] != self._width:
+            if self.rows:
+                return LAYOUT_CHANGED
+            self._width = features.shape[1]
+        self.rows += n
+        self._ids.extend(ids)
+        self._ts.append(ts)
+        self._sizes.append(n)
+        self._features.append(features)
+        self._outputs.append(outputs)
+        self._proba.append(proba)
+        return None
 
     def offer_labels(self, labels: list[LabelRecord]) -> int:
         """Queue as many labels as fit; return how many were dropped."""
@@ -89,77 +137,67 @@ class RecordBuffer:
         self.labels.extend(labels[:room])
         return len(labels) - min(room, len(labels))
 
-    def take(self, limit: int) -> tuple[list[PredictionBatch], list[LabelRecord]]:
-        """Remove up to about `limit` records (whole batches) from the front."""
-        taken: list[PredictionBatch] = []
-        rows = 0
-        while self.predictions and (not taken or rows + len(self.predictions[0].ids) <= limit):
-            batch = self.predictions.popleft()
-            taken.append(batch)
-            rows += len(batch.ids)
-        self.rows -= rows
-        labels = [self.labels.popleft() for _ in range(min(len(self.labels), limit - rows))]
-        return taken, labels
+    def drain(self) -> tuple[PredictionColumns | None, list[LabelRecord]]:
+        """Take every queued row (as columns) and label."""
+        labels = list(self.labels)
+        self.labels.clear()
+        if not self.rows:
+            return None, labels
+        proba = self._proba
+        if all(p is None for p in proba):
+            joined_proba = None
+        else:
+            # A batch without probabilities in a run of batches with them (not seen
+            # from one model, but cheap to keep right): NaN rows, which the monitor skips.
+            width = next(p.shape[1] for p in proba if p is not None)
+            joined_proba = np.concatenate(
+                [
+                    p if p is not None else np.full((n, width), np.nan)
+                    for p, n in zip(proba, self._sizes, strict=True)
+                ]
+            )
+        columns = PredictionColumns(
+            ids=np.array(self._ids, dtype=ID_DTYPE),
+            ts=np.repeat(np.array(self._ts, dtype=np.float64), self._sizes),
+            features=np.concatenate(self._features),
+            outputs=np.concatenate(self._outputs),
+            proba=joined_proba,
+        )
+        self.rows = 0
+        for queued in (self._ids, self._ts, self._sizes, self._features, self._outputs, proba):
+            queued.clear()
+        return columns, labels
 
     def __len__(self) -> int:
         return self.rows + len(self.labels)
 
 
-def build_prediction_records(batches: list[PredictionBatch]) -> list[dict[str, Any]]:
-    """Expand queued batches into the monitor's prediction records, in order.
-
-    The arrays of all batches are joined first and converted to Python values
-    once: at batch 1 that is three conversions per flush instead of three per row.
-    """
-    if not batches:
-        return []
-    ids: list[str] = []
-    stamps: list[float] = []
-    for batch in batches:
-        ids.extend(batch.ids)
-        stamps.extend([batch.ts] * len(batch.ids))
-    features = np.concatenate([b.features for b in batches]).tolist()
-    outputs = np.concatenate([b.outputs for b in batches]).tolist()
-    if all(b.proba is not None for b in batches):
-        proba: list[Any] = np.concatenate([b.proba for b in batches]).tolist()
-    else:
-        proba = []
-        for batch in batches:
-            proba.extend(
-                batch.proba.tolist() if batch.proba is not None else [None] * len(batch.ids)
-            )
-    return [
-        {"id": ident, "ts": ts, "features": row, "output": out, "proba": p}
-        for ident, ts, row, out, p in zip(ids, stamps, features, outputs, proba, strict=True)
-    ]
-
-
-def build_records_body(
-    model: str, version: str, predictions: list[dict[str, Any]], labels: list[LabelRecord]
-) -> bytes:
-    """Serialise prediction records and labels into the monitor's /v1/records body."""
-    body = {
-        "model": model,
-        "version": version,
-        "predictions": predictions,
-        "labels": [{"id": lab.id, "ts": lab.ts, "label": lab.label} for lab in labels],
-    }
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
 def build_records_payload(
-    model: str, version: str, batches: list[PredictionBatch], labels: list[LabelRecord]
+    model: str,
+    version: str,
+    predictions: PredictionColumns | None,
+    labels: list[LabelRecord],
+    *,
+    start: int = 0,
+    stop: int | None = None,
 ) -> bytes:
-    """Serialise queued batches and labels into the monitor's /v1/records body."""
-    return build_records_body(model, version, build_prediction_records(batches), labels)
+    """Encode rows [start, stop) and the labels as the monitor's /v1/records body."""
+    columns = (
+        predictions.build_columns(start, predictions.rows if stop is None else stop)
+        if predictions is not None
+        else {}
+    )
+    return recordbatch.build_record_batch(
+        model,
+        version,
+        columns,
+        [{"id": lab.id, "ts": lab.ts, "label": lab.label} for lab in labels],
+    )
 
 
 SentCounter = Callable[[str, int], None]
 DropCounter = Callable[[str, str, int], None]
 LOG_EVERY_SECONDS: Final = 60.0
-# Batches expanded between two yields to the event loop while a POST body is built:
-# a flush of 1,000 records must not hold requests up for the whole build.
-ENCODE_CHUNK: Final = 128
 
 
 class RecordSender:
@@ -190,6 +228,7 @@ class RecordSender:
         self._session: aiohttp.ClientSession | None = None
         self._failing_since: float | None = None
         self._last_log = 0.0
+        self._flushing = asyncio.Lock()
 
     async def run(self) -> None:
         """Flush forever, every flush interval; cancel the task to stop."""
@@ -207,34 +246,32 @@ class RecordSender:
             await self._session.close()
 
     async def flush(self) -> None:
-        """Send everything queued now; stop at the first failure (the rest waits)."""
-        while len(self._buffer):
-            batches, labels = self._buffer.take(self._batch_size)
-            n_predictions = sum(len(b.ids) for b in batches)
-            payload = await self._encode(batches, labels)
-            if await self._post(payload):
-                self._on_sent(PREDICTION, n_predictions)
-                self._on_sent(LABEL, len(labels))
-                continue
-            self._on_dropped(PREDICTION, MONITOR_UNAVAILABLE, n_predictions)
-            self._on_dropped(LABEL, MONITOR_UNAVAILABLE, len(labels))
-            return
-
-    async def _encode(self, batches: list[PredictionBatch], labels: list[LabelRecord]) -> bytes:
-        """Build a POST body, letting requests run between chunks of batches."""
-        predictions: list[dict[str, Any]] = []
-        for start in range(0, len(batches), ENCODE_CHUNK):
-            if start:
-                await asyncio.sleep(0)
-            predictions.extend(build_prediction_records(batches[start : start + ENCODE_CHUNK]))
-        return build_records_body(self._model, self._version, predictions, labels)
+        """Send everything queued now; after a failure the rest of this flush is dropped."""
+        async with self._flushing:
+            predictions, labels = self._buffer.drain()
+            rows = predictions.rows if predictions is not None else 0
+            start = first_label = 0
+            while start < rows or first_label < len(labels):
+                stop = min(rows, start + self._batch_size)
+                room = self._batch_size - (stop - start)
+                chunk = labels[first_label : first_label + room]
+                payload = build_records_payload(
+                    self._model, self._version, predictions, chunk, start=start, stop=stop
+                )
+                if not await self._post(payload):
+                    self._on_dropped(PREDICTION, MONITOR_UNAVAILABLE, rows - start)
+                    self._on_dropped(LABEL, MONITOR_UNAVAILABLE, len(labels) - first_label)
+                    return
+                self._on_sent(PREDICTION, stop - start)
+                self._on_sent(LABEL, len(chunk))
+                start, first_label = stop, first_label + len(chunk)
 
     async def _post(self, payload: bytes) -> bool:
         if self._session is None:
             return False
         try:
             async with self._session.post(
-                self._url, data=payload, headers={"Content-Type": "application/json"}
+                self._url, data=payload, headers={"Content-Type": recordbatch.MEDIA_TYPE}
             ) as response:
                 await response.read()
                 if response.status < 300:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from driftward_serving import recordbatch
 from driftward_serving.monitor.config import MonitorConfig
 from driftward_serving.monitor.counts import WindowCounts, window_counts_to_json
 from driftward_serving.monitor.metrics import MonitorMetrics, WindowCountsCollector
@@ -44,7 +45,8 @@ from driftward_serving.monitor.sources import (
     read_reference_profile_isolated,
 )
 from driftward_serving.monitor.verdict import Verdict, compute_verdict, verdict_to_json
-from driftward_serving.monitor.window import LiveWindow
+from driftward_serving.monitor.window import IntakeResult, LiveWindow
+from driftward_serving.recordbatch import RecordBatch
 
 log = logging.getLogger("driftward.monitor")
 
@@ -81,6 +83,14 @@ class RecordBatchIn(BaseModel):
     model: str = ""
     version: str = ""
     predictions: list[PredictionIn] = []
+    labels: list[LabelIn] = []
+
+
+class LabelBatchIn(BaseModel):
+    """The header fields of a binary record batch that are checked as JSON (its labels)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
     labels: list[LabelIn] = []
 
 
@@ -131,9 +141,21 @@ class MonitorService:
         self._join_evictions_seen = 0
 
     def ingest(self, batch: RecordBatchIn) -> dict[str, int]:
-        """Count a batch into the window; returns the contract's response body."""
-        predictions = self.window.add_predictions(batch.predictions)
-        labels = self.window.add_labels(batch.labels)
+        """Count a JSON batch into the window; returns the contract's response body."""
+        return self._summarise(
+            self.window.add_predictions(batch.predictions), self.window.add_labels(batch.labels)
+        )
+
+    def ingest_columns(self, batch: RecordBatch, labels: Sequence[LabelIn]) -> dict[str, int]:
+        """Count a binary record batch into the window; returns the contract's response body."""
+        return self._summarise(
+            self.window.add_prediction_columns(
+                batch.ids, batch.ts, batch.features, batch.outputs, batch.proba
+            ),
+            self.window.add_labels(labels),
+        )
+
+    def _summarise(self, predictions: IntakeResult, labels: IntakeResult) -> dict[str, int]:
         evictions = self.window.join_evictions - self._join_evictions_seen
         self._join_evictions_seen = self.window.join_evictions
         self.metrics.observe_intake(predictions, 0)
@@ -202,6 +224,46 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def _invalid(
+    service: MonitorService, error: ValidationError | recordbatch.RecordBatchError
+) -> Response:
+    service.metrics.observe_rejected_batch("invalid")
+    if isinstance(error, recordbatch.RecordBatchError):
+        details = [str(error)]
+    else:
+        details = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in error.errors(include_url=False)[:20]
+        ]
+    return _problem(422, "the batch does not follow docs/contracts.md", details=details)
+
+
+def _accept(service: MonitorService, records: int, version: str) -> Response | None:
+    """The refusal for a well-formed batch this monitor will not take, or None."""
+    settings = service.settings
+    if records > settings.max_batch_size:
+        service.metrics.observe_rejected_batch("too_large")
+        return _problem(413, f"more than {settings.max_batch_size} records in one batch")
+    if version and service.version and version != service.version:
+        service.metrics.observe_rejected_batch("version_mismatch")
+        return _problem(
+            409,
+            f"this monitor watches version {service.version!r}, not {version!r}",
+        )
+    return None
+
+
+def _ingest_record_batch(service: MonitorService, body: bytes) -> Response:
+    try:
+        batch = recordbatch.parse_record_batch(body, service.settings.max_batch_size)
+        labels = LabelBatchIn.model_validate({"labels": batch.labels}).labels
+    except (recordbatch.RecordBatchError, ValidationError) as error:
+        return _invalid(service, error)
+    return _accept(service, batch.rows + len(labels), batch.version) or (
+        JSONResponse(service.ingest_columns(batch, labels))
+    )
+
+
 def _routes(service: MonitorService) -> list[Route]:
     settings = service.settings
 
@@ -212,25 +274,16 @@ def _routes(service: MonitorService) -> list[Route]:
             return _problem(
                 413, f"body is larger than {settings.max_body_bytes} bytes; send smaller batches"
             )
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip()
+        if media_type == recordbatch.MEDIA_TYPE:
+            return _ingest_record_batch(service, body)
         try:
             batch = RecordBatchIn.model_validate_json(body)
         except ValidationError as error:
-            service.metrics.observe_rejected_batch("invalid")
-            details = [
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in error.errors(include_url=False)[:20]
-            ]
-            return _problem(422, "the batch does not follow docs/contracts.md", details=details)
-        if len(batch.predictions) + len(batch.labels) > settings.max_batch_size:
-            service.metrics.observe_rejected_batch("too_large")
-            return _problem(413, f"more than {settings.max_batch_size} records in one batch")
-        if batch.version and service.version and batch.version != service.version:
-            service.metrics.observe_rejected_batch("version_mismatch")
-            return _problem(
-                409,
-                f"this monitor watches version {service.version!r}, not {batch.version!r}",
-            )
-        return JSONResponse(service.ingest(batch))
+            return _invalid(service, error)
+        return _accept(service, len(batch.predictions) + len(batch.labels), batch.version) or (
+            JSONResponse(service.ingest(batch))
+        )
 
     async def verdict(_: Request) -> Response:
         result, _counts = await service.latest()

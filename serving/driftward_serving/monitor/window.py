@@ -156,6 +156,32 @@ def _check_feature(profile: FeatureProfile, expected: FeatureType) -> None:
         )
 
 
+def _bucket_array(profile: CategoricalProfile, values: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """``bucket_values`` for an array: one key per distinct value, not one per row."""
+    if not len(values):
+        return np.empty(0, dtype=np.int64)
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return profile.bucket_values(distinct.tolist())[inverse.reshape(-1)]
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """A chunk's model outputs as the join buffer stores them."""
+
+    classes: npt.NDArray[np.int32]  # class index (k = not a known class), -1 for regression
+    values: npt.NDArray[np.float64]  # regression output, NaN for classification
+    proba: npt.NDArray[np.float32]  # (n, k), zeros where has_proba is False
+    has_proba: npt.NDArray[np.bool_]
+
+    @classmethod
+    def regression(cls, values: npt.NDArray[np.float64], k: int) -> _Outputs:
+        """Outputs of a regressor: values only."""
+        n = len(values)
+        return cls(
+            np.full(n, -1, np.int32), values, np.zeros((n, k), np.float32), np.zeros(n, bool)
+        )
+
+
 class LiveWindow:
     """Bounded live state of one monitor: drift window, join buffer, performance window."""
 
@@ -251,12 +277,42 @@ class LiveWindow:
         valid = [r for r in records if len(r.features) == width]
         duplicates = 0
         for start in range(0, len(valid), self.capacity):
-            duplicates += self._insert(valid[start : start + self.capacity])
+            chunk = valid[start : start + self.capacity]
+            duplicates += self._insert(
+                [r.id for r in chunk],
+                np.array([r.ts for r in chunk], dtype=np.float64),
+                self._bin_chunk(chunk),
+                self._outputs(chunk),
+            )
         return IntakeResult(
             accepted_predictions=len(valid),
             rejected_predictions=len(records) - len(valid),
             duplicate_predictions=duplicates,
         )
+
+    def add_prediction_columns(
+        self,
+        ids: Sequence[str],
+        ts: npt.NDArray[np.float64],
+        features: npt.NDArray[np.float64],
+        outputs: npt.NDArray[Any],
+        proba: npt.NDArray[np.float64] | None,
+    ) -> IntakeResult:
+        """Count a batch given as columns (the binary record batch): no object per row."""
+        n = len(ids)
+        if features.ndim != 2 or features.shape[1] != len(self._features):
+            return IntakeResult(rejected_predictions=n)
+        duplicates = 0
+        for start in range(0, n, self.capacity):
+            stop = min(n, start + self.capacity)
+            rows = slice(start, stop)
+            duplicates += self._insert(
+                ids[rows],
+                ts[rows],
+                self._bin_columns(features[rows], outputs[rows]),
+                self._output_columns(outputs[rows], None if proba is None else proba[rows]),
+            )
+        return IntakeResult(accepted_predictions=n, duplicate_predictions=duplicates)
 
     def _bin_chunk(self, chunk: Sequence[PredictionLike]) -> npt.NDArray[np.int32]:
         n = len(chunk)
@@ -278,26 +334,31 @@ class LiveWindow:
             bins[:, j] = local + self._offsets[j]
         return bins
 
-    def _outputs(
-        self, chunk: Sequence[PredictionLike]
-    ) -> tuple[
-        npt.NDArray[np.int32],
-        npt.NDArray[np.float64],
-        npt.NDArray[np.float32],
-        npt.NDArray[np.bool_],
-    ]:
+    def _bin_columns(
+        self, features: npt.NDArray[np.float64], outputs: npt.NDArray[Any]
+    ) -> npt.NDArray[np.int32]:
+        bins = np.empty((len(features), len(self._columns)), dtype=np.int32)
+        columns: list[npt.NDArray[Any]] = [features[:, j] for j in range(len(self._features))]
+        if self._output is not None:
+            columns.append(outputs)
+        for j, (profile, column) in enumerate(zip(self._columns, columns, strict=True)):
+            if isinstance(profile, NumericProfile):
+                local = profile.bin_values(_numeric_column(column))
+            else:
+                local = _bucket_array(profile, column)
+            bins[:, j] = local + self._offsets[j]
+        return bins
+
+    def _outputs(self, chunk: Sequence[PredictionLike]) -> _Outputs:
         n, k = len(chunk), self._k
-        classes = np.full(n, -1, dtype=np.int32)
-        values = np.full(n, np.nan, dtype=np.float64)
+        if self._task is Task.REGRESSION:
+            return _Outputs.regression(_numeric_column([r.output for r in chunk]), k)
+        index = self._class_index
+        classes = np.array([index.get(canonical_key(r.output), k) for r in chunk], dtype=np.int32)
         proba = np.zeros((n, k), dtype=np.float32)
         has_proba = np.zeros(n, dtype=bool)
-        if self._task is Task.REGRESSION:
-            values[:] = _numeric_column([r.output for r in chunk])
-            return classes, values, proba, has_proba
-        index = self._class_index
-        classes[:] = [index.get(canonical_key(r.output), k) for r in chunk]
         if not k:
-            return classes, values, proba, has_proba
+            return _Outputs(classes, np.full(n, np.nan), proba, has_proba)
         rows = [r.proba for r in chunk]
         usable = [i for i, row in enumerate(rows) if row is not None and len(row) == k]
         if usable:
@@ -311,7 +372,25 @@ class LiveWindow:
             chosen = np.asarray(usable, dtype=np.int64)[finite]
             proba[chosen] = parsed[finite]
             has_proba[chosen] = True
-        return classes, values, proba, has_proba
+        return _Outputs(classes, np.full(n, np.nan), proba, has_proba)
+
+    def _output_columns(
+        self, outputs: npt.NDArray[Any], proba: npt.NDArray[np.float64] | None
+    ) -> _Outputs:
+        n, k = len(outputs), self._k
+        if self._task is Task.REGRESSION:
+            return _Outputs.regression(_numeric_column(outputs), k)
+        distinct, inverse = np.unique(outputs, return_inverse=True)
+        index = self._class_index
+        codes = np.array([index.get(canonical_key(v), k) for v in distinct.tolist()], np.int32)
+        classes = codes[inverse.reshape(-1)] if n else np.empty(0, dtype=np.int32)
+        if not k or proba is None or proba.ndim != 2 or proba.shape[1] != k:
+            return _Outputs(
+                classes, np.full(n, np.nan), np.zeros((n, k), np.float32), np.zeros(n, bool)
+            )
+        has_proba = np.asarray(np.isfinite(proba).all(axis=1), dtype=bool)
+        kept = np.where(has_proba[:, None], proba, 0.0).astype(np.float32)
+        return _Outputs(classes, np.full(n, np.nan), kept, has_proba)
 
     def _estimated_update(self, join_slots: npt.NDArray[np.int64], sign: int) -> None:
         mask = self._join_has_proba[join_slots]
@@ -329,11 +408,15 @@ class LiveWindow:
         np.add.at(self._proba_sum, predicted[known], sign * rows[known])
         self._n_proba += sign * int(mask.sum())
 
-    def _insert(self, chunk: Sequence[PredictionLike]) -> int:
-        n, w, j = len(chunk), self.capacity, self.join_capacity
+    def _insert(
+        self,
+        ids: Sequence[str],
+        ts: npt.NDArray[np.float64],
+        bins: npt.NDArray[np.int32],
+        outputs: _Outputs,
+    ) -> int:
+        n, w, j = len(ids), self.capacity, self.join_capacity
         seqs = np.arange(self._next, self._next + n, dtype=np.int64)
-        bins = self._bin_chunk(chunk)
-        classes, values, proba, has_proba = self._outputs(chunk)
 
         # Evict from the drift window first: it reads join-buffer rows that the
         # join eviction below may overwrite when both have the same size.
@@ -346,26 +429,26 @@ class LiveWindow:
         slots = seqs % w
         self._bins[slots] = bins
         self._counts += np.bincount(bins.ravel(), minlength=self._counts.size)
-        self._ts[slots] = [r.ts for r in chunk]
+        self._ts[slots] = ts
 
         duplicates = 0
         join_slots = seqs % j
-        for seq, slot, record in zip(seqs.tolist(), join_slots.tolist(), chunk, strict=True):
+        for seq, slot, ident in zip(seqs.tolist(), join_slots.tolist(), ids, strict=True):
             old_id = self._join_slot_ids[slot]
             if old_id is not None and self._join_ids.get(old_id) == seq - j:
                 del self._join_ids[old_id]
                 self._expired[old_id] = None
                 self.join_evictions += int(not self._join_labelled[slot])
-            if record.id in self._join_ids:
+            if ident in self._join_ids:
                 duplicates += 1
-            self._join_ids[record.id] = seq
-            self._join_slot_ids[slot] = record.id
+            self._join_ids[ident] = seq
+            self._join_slot_ids[slot] = ident
         while len(self._expired) > j:
             del self._expired[next(iter(self._expired))]
-        self._join_class[join_slots] = classes
-        self._join_value[join_slots] = values
-        self._join_proba[join_slots] = proba
-        self._join_has_proba[join_slots] = has_proba
+        self._join_class[join_slots] = outputs.classes
+        self._join_value[join_slots] = outputs.values
+        self._join_proba[join_slots] = outputs.proba
+        self._join_has_proba[join_slots] = outputs.has_proba
         self._join_labelled[join_slots] = False
         self._estimated_update(join_slots, +1)
         self._next += n

@@ -19,6 +19,7 @@ from driftward_serving.monitor.counts import window_counts_from_json
 from driftward_serving.monitor.profile import Profile, profile_from_json
 from driftward_serving.monitor.settings import MonitorSettings
 from driftward_serving.monitor.sources import ReferenceError
+from driftward_serving.recordbatch import MEDIA_TYPE, build_record_batch
 
 from .test_window import make_predictions
 
@@ -174,6 +175,78 @@ def test_intake_refusals(
         )
         == 1
     )
+
+
+def _record_batch(records: list[Any], labels: list[dict[str, Any]]) -> bytes:
+    """Records as serving sends them, as a binary record batch (numeric features only)."""
+    return build_record_batch(
+        "iris",
+        "v2",
+        {
+            "id": np.array([r.id for r in records], dtype="S16"),
+            "ts": np.array([r.ts for r in records]),
+            "features": np.array([r.features for r in records], dtype=np.float64),
+            "output": np.array([r.output for r in records]),
+            "proba": np.array([r.proba for r in records], dtype=np.float64),
+        },
+        labels,
+    )
+
+
+def test_binary_record_batches_are_counted_like_json(
+    client_for: Callable[..., TestClient], registry: CollectorRegistry, rng: np.random.Generator
+) -> None:
+    client = client_for()
+    records = make_predictions(rng, 500)
+    for r in records:
+        r.features[2] = 1.0  # type: ignore[index]  # a code the string profile never saw
+    labels = [{"id": r.id, "ts": 2.0, "label": r.output} for r in records[:100]]
+    labels.append({"id": "who", "ts": 2.0, "label": 1})
+    response = client.post(
+        "/v1/records",
+        content=_record_batch(records, labels),
+        headers={"Content-Type": MEDIA_TYPE},
+    )
+    assert response.status_code == 200
+    assert response.json()["accepted_predictions"] == 500
+    assert response.json()["accepted_labels"] == 100
+    assert response.json()["unknown_labels"] == 1
+    window = client.get("/v1/window").json()
+    assert window["samples"] == 500
+    sample = registry.get_sample_value
+    assert sample("driftward_monitor_predictions_total", {**LABELS, "outcome": "accepted"}) == 500
+
+
+def test_binary_record_batch_refusals_name_the_field(
+    client_for: Callable[..., TestClient], registry: CollectorRegistry, rng: np.random.Generator
+) -> None:
+    client = client_for({"max_batch_size": 5})
+    headers = {"Content-Type": MEDIA_TYPE}
+    records = make_predictions(rng, 3)
+    for r in records:
+        r.features[2] = 0.0  # type: ignore[index]
+    garbled = client.post("/v1/records", content=b"DWRB\x02\0\0\0{}", headers=headers)
+    assert garbled.status_code == 422
+    assert garbled.json()["details"] == ["header.format: None; this monitor reads format 1"]
+    bad_label = client.post(
+        "/v1/records", content=_record_batch(records, [{"id": "", "ts": 1.0}]), headers=headers
+    )
+    assert bad_label.status_code == 422
+    assert any(d.startswith("labels.0.id") for d in bad_label.json()["details"])
+    too_many = client.post(
+        "/v1/records",
+        content=_record_batch(records, [{"id": "a", "ts": 1.0, "label": 1}] * 3),
+        headers=headers,
+    )
+    assert too_many.status_code == 413
+    wrong = client.post(
+        "/v1/records", content=build_record_batch("iris", "v9", {}), headers=headers
+    )
+    assert wrong.status_code == 409
+    sample = registry.get_sample_value
+    rejected = "driftward_monitor_record_batches_rejected_total"
+    assert sample(rejected, {**LABELS, "reason": "invalid"}) == 2
+    assert client.get("/v1/window").json()["samples"] == 0
 
 
 def test_the_loop_evaluates_on_its_interval(

@@ -212,3 +212,79 @@ def test_config_and_profile_must_agree(profile: Profile) -> None:
     )
     with pytest.raises(ValueError, match="built for classification"):
         LiveWindow(profile, parse_monitor_config(regression), 100)
+
+
+def _coded(records: list[PredictionRecord]) -> list[PredictionRecord]:
+    """The records with color as the numeric code a model would see (purple is unseen: 3)."""
+    codes = {name: float(i) for i, name in enumerate([*COLORS, "purple"])}
+    return [
+        PredictionRecord(
+            r.id, r.ts, [*r.features[:2], codes[str(r.features[2])]], r.output, r.proba
+        )
+        for r in records
+    ]
+
+
+def _add_as_columns(window: LiveWindow, records: list[PredictionRecord], text_output: bool) -> Any:
+    outputs = np.array([r.output for r in records])
+    return window.add_prediction_columns(
+        [r.id for r in records],
+        np.array([r.ts for r in records]),
+        np.array([r.features for r in records], dtype=np.float64),
+        outputs.astype(str) if text_output else outputs,
+        np.array([r.proba for r in records], dtype=np.float64),
+    )
+
+
+@pytest.mark.parametrize("text_output", [False, True])
+def test_columns_count_exactly_as_records_do(
+    rng: np.random.Generator, reference: dict[str, Any], text_output: bool
+) -> None:
+    codes = {name: float(i) for i, name in enumerate(COLORS)}
+    coded = {**reference, "color": [codes[c] for c in reference["color"]]}
+    profile = build_profile(coded, FEATURES, target="y", proba_columns=["p0", "p1"])
+    config = parse_monitor_config(config_doc())
+    by_records = LiveWindow(profile, config, join_buffer_size=1_500)
+    by_columns = LiveWindow(profile, config, join_buffer_size=1_500)
+    records = _coded(make_predictions(rng, 2_700, shift=0.3))
+    for start in range(0, len(records), 400):  # uneven batches across ring boundaries
+        batch = records[start : start + 400]
+        labels = [LabelRecord(r.id, 0.0, r.output) for r in batch[::3]]
+        expected = by_records.add_predictions(batch)
+        assert _add_as_columns(by_columns, batch, text_output) == expected
+        assert by_columns.add_labels(labels) == by_records.add_labels(labels)
+    got, want = by_columns.snapshot(), by_records.snapshot()
+    assert got.samples == want.samples == 1_000
+    assert got.features["color"][-2] > 0  # purple reached the unseen bucket
+    for name in want.features:
+        np.testing.assert_array_equal(got.features[name], want.features[name])
+    np.testing.assert_array_equal(got.output, want.output)  # type: ignore[arg-type]
+    assert got.classification is not None
+    assert want.classification is not None
+    np.testing.assert_array_equal(got.classification.confusion, want.classification.confusion)
+    assert got.classification.log_loss_sum == pytest.approx(want.classification.log_loss_sum)
+    assert got.estimated is not None
+    assert want.estimated is not None
+    np.testing.assert_array_equal(got.estimated.confidence_counts, want.estimated.confidence_counts)
+    assert (got.first_ts, got.last_ts) == (want.first_ts, want.last_ts)
+
+
+def test_columns_of_the_wrong_width_are_rejected_and_bad_probabilities_ignored(
+    profile: Profile, config: MonitorConfig
+) -> None:
+    window = LiveWindow(profile, config, join_buffer_size=100)
+    narrow = window.add_prediction_columns(
+        ["a", "b"], np.ones(2), np.ones((2, 2)), np.array([1, 0]), None
+    )
+    assert (narrow.accepted_predictions, narrow.rejected_predictions) == (0, 2)
+    assert window.samples == 0
+    proba = np.array([[0.2, 0.8], [np.nan, 1.0]])
+    taken = window.add_prediction_columns(
+        ["a", "b"], np.ones(2), np.ones((2, 3)), np.array([1, 7]), proba
+    )
+    assert taken.accepted_predictions == 2
+    snapshot = window.snapshot()
+    assert snapshot.estimated is not None
+    assert snapshot.estimated.n == 1  # the NaN row carries no probabilities
+    assert snapshot.output is not None
+    assert snapshot.output[-1] == 1  # class 7 is not one of the model's classes

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from driftward_serving import recordbatch
 from driftward_serving.app import ServingApp, create_app
 from driftward_serving.settings import ServingSettings
 
@@ -133,6 +134,28 @@ def free_port() -> int:
         return port
 
 
+def decode_records_body(raw: bytes) -> dict[str, Any]:
+    """A binary record batch as the JSON form of docs/contracts.md, to compare records."""
+    batch = recordbatch.parse_record_batch(raw, max_rows=100_000)
+    proba = batch.proba.tolist() if batch.proba is not None else [None] * batch.rows
+    return {
+        "model": batch.model,
+        "version": batch.version,
+        "predictions": [
+            {"id": ident, "ts": ts, "features": row, "output": output, "proba": p}
+            for ident, ts, row, output, p in zip(
+                batch.ids,
+                batch.ts.tolist(),
+                batch.features.tolist(),
+                batch.outputs.tolist(),
+                proba,
+                strict=True,
+            )
+        ],
+        "labels": batch.labels,
+    }
+
+
 class MonitorStub:
     """A stand-in monitor on 127.0.0.1 that records every POST /v1/records body."""
 
@@ -143,7 +166,8 @@ class MonitorStub:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
-                body = json.loads(raw)
+                assert self.headers["Content-Type"] == recordbatch.MEDIA_TYPE
+                body = decode_records_body(raw)
                 if self.path == "/v1/records":
                     stub.bodies.append(body)
                 reply = json.dumps(

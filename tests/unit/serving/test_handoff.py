@@ -6,61 +6,92 @@ import socket
 from collections.abc import Callable, Iterator
 
 import numpy as np
-import orjson
 import pytest
 
 from driftward_serving.handoff import (
+    LAYOUT_CHANGED,
+    QUEUE_FULL,
     LabelRecord,
-    PredictionBatch,
     RecordBuffer,
     build_records_payload,
 )
-from tests.unit.serving.conftest import MonitorStub, Served, free_port, wait_for
+from tests.unit.serving.conftest import (
+    MonitorStub,
+    Served,
+    decode_records_body,
+    free_port,
+    wait_for,
+)
 
 DROPPED = "driftward_serving_records_dropped_total"
 SENT = "driftward_serving_records_sent_total"
 
 
-def batch(rows: int, start: int = 0) -> PredictionBatch:
-    """A prediction batch of `rows` rows with ids p{start}..."""
-    return PredictionBatch(
-        ids=[f"p{start + i}" for i in range(rows)],
-        ts=100.0,
-        features=np.arange(rows * 2, dtype=np.float64).reshape(rows, 2),
-        outputs=np.array(["a"] * rows),
-        proba=np.full((rows, 2), 0.5),
+def offer(buffer: RecordBuffer, rows: int, start: int = 0, ts: float = 100.0) -> str | None:
+    """Offer a classification batch of `rows` rows with ids p{start}... and 2 features."""
+    return buffer.offer_predictions(
+        [f"p{start + i}" for i in range(rows)],
+        ts,
+        np.arange(start * 2, (start + rows) * 2, dtype=np.float64).reshape(rows, 2),
+        np.array(["a"] * rows),
+        np.full((rows, 2), 0.5),
     )
 
 
 def test_buffer_refuses_batches_beyond_capacity() -> None:
     buffer = RecordBuffer(capacity=5)
-    assert buffer.offer_predictions(batch(3))
-    assert not buffer.offer_predictions(batch(3))
-    assert buffer.offer_predictions(batch(2))
+    assert offer(buffer, 3) is None
+    assert offer(buffer, 3) == QUEUE_FULL
+    assert offer(buffer, 2) is None
     assert len(buffer) == 5
     labels = [LabelRecord(id=f"l{i}", ts=1.0, label=i) for i in range(7)]
     assert buffer.offer_labels(labels) == 2
 
 
-def test_take_returns_whole_batches_up_to_the_limit_in_order() -> None:
+def test_drain_joins_every_queued_batch_into_columns_in_order() -> None:
     buffer = RecordBuffer(capacity=100)
-    for start in (0, 10, 20):
-        buffer.offer_predictions(batch(4, start))
+    for start, ts in ((0, 1.0), (10, 2.0), (20, 3.0)):
+        offer(buffer, 2, start, ts)
     buffer.offer_labels([LabelRecord(id="l", ts=1.0, label=1)])
-    taken, labels = buffer.take(9)
-    assert [b.ids[0] for b in taken] == ["p0", "p10"]
+    columns, labels = buffer.drain()
+    assert columns is not None
+    assert columns.ids.tolist() == [b"p0", b"p1", b"p10", b"p11", b"p20", b"p21"]
+    assert columns.ts.tolist() == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
+    assert columns.features[:, 0].tolist() == [0.0, 2.0, 20.0, 22.0, 40.0, 42.0]
     assert labels == [LabelRecord(id="l", ts=1.0, label=1)]
-    taken, labels = buffer.take(9)
-    assert [b.ids[0] for b in taken] == ["p20"]
-    assert labels == []
     assert len(buffer) == 0
+    assert buffer.drain() == (None, [])
+
+
+def test_a_batch_of_another_width_is_refused_while_rows_wait() -> None:
+    buffer = RecordBuffer(capacity=10)
+    offer(buffer, 1)
+    wide = np.zeros((1, 3))
+    refused = buffer.offer_predictions(["w"], 1.0, wide, np.array(["a"]), None)
+    assert refused == LAYOUT_CHANGED
+    buffer.drain()
+    # Once the queue is empty, the new width is taken.
+    assert buffer.offer_predictions(["w"], 1.0, wide, np.array(["a"]), None) is None
+
+
+def test_a_batch_without_probabilities_gets_nan_rows_among_batches_with_them() -> None:
+    buffer = RecordBuffer(capacity=10)
+    offer(buffer, 1)
+    buffer.offer_predictions(["r"], 1.0, np.zeros((1, 2)), np.array(["b"]), None)
+    columns, _ = buffer.drain()
+    assert columns is not None
+    assert columns.proba is not None
+    assert columns.proba[0].tolist() == [0.5, 0.5]
+    assert np.isnan(columns.proba[1]).all()
 
 
 def test_payload_follows_the_contract() -> None:
-    payload = orjson.loads(
-        build_records_payload("iris", "v2", [batch(2)], [LabelRecord(id="p0", ts=200.0, label="a")])
-    )
-    assert payload == {
+    buffer = RecordBuffer(capacity=10)
+    offer(buffer, 2)
+    columns, _ = buffer.drain()
+    raw = build_records_payload("iris", "v2", columns, [LabelRecord(id="p0", ts=200.0, label="a")])
+    assert raw[:4] == b"DWRB"
+    assert decode_records_body(raw) == {
         "model": "iris",
         "version": "v2",
         "predictions": [
@@ -71,11 +102,24 @@ def test_payload_follows_the_contract() -> None:
     }
 
 
-def test_regression_records_have_null_proba() -> None:
-    rows = PredictionBatch(
-        ids=["r"], ts=1.0, features=np.zeros((1, 2)), outputs=np.array([1.5]), proba=None
+def test_payload_slices_rows_and_carries_labels_alone() -> None:
+    buffer = RecordBuffer(capacity=10)
+    offer(buffer, 4)
+    columns, _ = buffer.drain()
+    sliced = decode_records_body(build_records_payload("m", "v", columns, [], start=1, stop=3))
+    assert [p["id"] for p in sliced["predictions"]] == ["p1", "p2"]
+    alone = decode_records_body(
+        build_records_payload("m", "v", None, [LabelRecord(id="x", ts=1.0, label=True)])
     )
-    payload = orjson.loads(build_records_payload("m", "v", [rows], []))
+    assert alone["predictions"] == []
+    assert alone["labels"] == [{"id": "x", "ts": 1.0, "label": True}]
+
+
+def test_regression_records_have_no_proba_column() -> None:
+    buffer = RecordBuffer(capacity=10)
+    buffer.offer_predictions(["r"], 1.0, np.zeros((1, 2)), np.array([1.5]), None)
+    columns, _ = buffer.drain()
+    payload = decode_records_body(build_records_payload("m", "v", columns, []))
     assert payload["predictions"][0]["proba"] is None
     assert payload["predictions"][0]["output"] == 1.5
 
@@ -102,6 +146,21 @@ def test_records_and_labels_reach_the_monitor(
     wait_for(lambda: served.sample(SENT, kind="prediction") == 3, "sent counter")
     assert served.sample(SENT, kind="label") == 1
     assert served.sample(DROPPED, kind="prediction", reason="monitor_unavailable") == 0
+
+
+def test_a_flush_is_split_into_posts_of_at_most_the_batch_size(
+    serve: Callable[..., Served], monitor_stub: MonitorStub
+) -> None:
+    served = serve(monitor_url=monitor_stub.url, record_batch_size=2, record_flush_seconds=0.05)
+    response = served.client.post("/predict", json={"instances": [[5.1, 3.5, 1.4, 0.2]] * 5})
+    ids = response.json()["ids"]
+    served.client.post("/feedback", json={"labels": [{"id": i, "label": 0} for i in ids[:3]]})
+    wait_for(lambda: len(monitor_stub.labels) == 3, "the labels at the monitor")
+    sizes = [len(b["predictions"]) + len(b["labels"]) for b in monitor_stub.bodies]
+    assert max(sizes) == 2
+    assert sum(sizes) == 8
+    assert [p["id"] for p in monitor_stub.predictions] == ids
+    assert [lab["id"] for lab in monitor_stub.labels] == ids[:3]
 
 
 def test_a_full_queue_drops_and_counts_but_requests_succeed(

@@ -114,9 +114,11 @@ class NumericProfile:
     def bin_values(self, values: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Each value's bin index; NaN goes to the missing bin."""
         x = np.asarray(values, dtype=np.float64)
-        index = np.searchsorted(self.edges[1:-1], x, side="right").astype(np.int64) + 1
-        index[x < self.edges[0]] = 0
-        index[x > self.edges[-1]] = self.edges.size
+        # Over all edges, "right" already puts values below the minimum in bin 0 and
+        # values above the maximum in bin B + 1; the maximum itself closes bin B, and
+        # NaN (which sorts last) goes to the missing bin.
+        index = np.searchsorted(self.edges, x, side="right").astype(np.int64, copy=False)
+        index[x == self.edges[-1]] = self.edges.size - 1
         index[np.isnan(x)] = self.missing_index
         return index
 

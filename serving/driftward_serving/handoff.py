@@ -1,16 +1,18 @@
 """Hand prediction records and labels to the monitor without ever slowing a request.
 
 The request path only calls ``RecordBuffer.offer_*``, which appends
-references to the batch's arrays (no copy, no Python object per row). A full
+references to the batch's arrays (no copy, no new object per row). A full
 buffer drops the new records and counts them (``reason="queue_full"``).
 ``RecordSender`` runs as a background task on the server's event loop: every
 ``record_flush_seconds`` it joins what is queued into columns and POSTs them,
-at most ``record_batch_size`` records at a time, to
+at most ``record_batch_size`` records at a time (one POST's worth joined per
+step, so requests run in between), to
 ``{MONITOR_URL}/v1/records`` as binary record batches (``recordbatch.py``,
-docs/contracts.md): a slice of each column, not a JSON record per row. A
-failed POST (connection refused, timeout, non-2xx) drops the rest of that
-flush and counts it (``reason="monitor_unavailable"``), so a dead monitor
-costs one failed connect per flush, not one per request.
+docs/contracts.md): a few arrays, not a JSON record per row. A
+failed POST (connection refused, timeout, non-2xx) drops that batch and
+counts it (``reason="monitor_unavailable"``); the rest waits for the next
+flush, so a dead monitor costs one failed connect per flush, not one per
+request.
 
 Each worker process has its own buffer and sender; the monitor accepts records
 from any number of senders. This module must not block the event loop on the
@@ -21,11 +23,13 @@ retries would grow memory without bound), and must not raise into requests.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate, islice
 from typing import Any, Final
 
 import aiohttp
@@ -73,16 +77,16 @@ class PredictionColumns:
         """How many rows there are."""
         return len(self.ids)
 
-    def build_columns(self, start: int, stop: int) -> dict[str, np.ndarray[Any, Any]]:
-        """Rows [start, stop) as the record batch's named columns (views, no copy)."""
+    def build_columns(self) -> dict[str, np.ndarray[Any, Any]]:
+        """The rows as the record batch's named columns."""
         columns = {
-            recordbatch.ID: self.ids[start:stop],
-            recordbatch.TS: self.ts[start:stop],
-            recordbatch.FEATURES: self.features[start:stop],
-            recordbatch.OUTPUT: self.outputs[start:stop],
+            recordbatch.ID: self.ids,
+            recordbatch.TS: self.ts,
+            recordbatch.FEATURES: self.features,
+            recordbatch.OUTPUT: self.outputs,
         }
         if self.proba is not None:
-            columns[recordbatch.PROBA] = self.proba[start:stop]
+            columns[recordbatch.PROBA] = self.proba
         return columns
 
 
@@ -137,60 +141,85 @@ class RecordBuffer:
         self.labels.extend(labels[:room])
         return len(labels) - min(room, len(labels))
 
-    def drain(self) -> tuple[PredictionColumns | None, list[LabelRecord]]:
-        """Take every queued row (as columns) and label."""
-        labels = list(self.labels)
-        self.labels.clear()
-        if not self.rows:
+    def drain(self, limit: int) -> tuple[PredictionColumns | None, list[LabelRecord]]:
+        """Take the oldest batches (at most `limit` rows, whole unless one alone is larger)
+        as columns, and as many labels as fit in the rest of `limit`."""
+        sizes = self._sizes
+        if sizes and sizes[0] > limit:
+            self._split_first(limit)
+        # Every batch has a row, so at most `limit` batches fit: sum only those.
+        totals = list(accumulate(islice(sizes, limit)))
+        count = bisect.bisect_right(totals, limit)
+        rows = totals[count - 1] if count else 0
+        labels = [self.labels.popleft() for _ in range(min(len(self.labels), limit - rows))]
+        if not count:
             return None, labels
-        proba = self._proba
-        if all(p is None for p in proba):
-            joined_proba = None
-        else:
-            # A batch without probabilities in a run of batches with them (not seen
-            # from one model, but cheap to keep right): NaN rows, which the monitor skips.
+        proba = self._proba[:count]
+        joined_proba = None
+        if any(p is not None for p in proba):
+            # A batch without probabilities among batches with them (not seen from one
+            # model, but cheap to keep right) gets NaN rows, which the monitor skips.
             width = next(p.shape[1] for p in proba if p is not None)
-            joined_proba = np.concatenate(
+            joined_proba = _join_arrays(
                 [
                     p if p is not None else np.full((n, width), np.nan)
-                    for p, n in zip(proba, self._sizes, strict=True)
+                    for p, n in zip(proba, sizes[:count], strict=True)
                 ]
             )
+        stamps = np.array(self._ts[:count], dtype=np.float64)
         columns = PredictionColumns(
-            ids=np.array(self._ids, dtype=ID_DTYPE),
-            ts=np.repeat(np.array(self._ts, dtype=np.float64), self._sizes),
-            features=np.concatenate(self._features),
-            outputs=np.concatenate(self._outputs),
+            ids=_build_ids(self._ids[:rows]),
+            ts=stamps if count == rows else np.repeat(stamps, sizes[:count]),
+            features=_join_arrays(self._features[:count]),
+            outputs=_join_arrays(self._outputs[:count]),
             proba=joined_proba,
         )
-        self.rows = 0
-        for queued in (self._ids, self._ts, self._sizes, self._features, self._outputs, proba):
-            queued.clear()
+        self.rows -= rows
+        del self._ids[:rows]
+        for queued in (self._ts, sizes, self._features, self._outputs, self._proba):
+            del queued[:count]
         return columns, labels
+
+    def _split_first(self, rows: int) -> None:
+        """Cut the oldest batch in two after `rows` rows (views, no copy)."""
+        self._sizes[0:1] = [rows, self._sizes[0] - rows]
+        self._ts[0:1] = [self._ts[0], self._ts[0]]
+        for queued in (self._features, self._outputs):
+            queued[0:1] = [queued[0][:rows], queued[0][rows:]]
+        proba = self._proba[0]
+        self._proba[0:1] = [None, None] if proba is None else [proba[:rows], proba[rows:]]
 
     def __len__(self) -> int:
         return self.rows + len(self.labels)
 
 
+def _join_arrays(arrays: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    """``np.concatenate`` along rows, ~4x faster for many one-row arrays of one dtype."""
+    first = arrays[0]
+    if len({a.dtype for a in arrays}) == 1:
+        try:
+            joined = b"".join(arrays)  # type: ignore[arg-type]  # ndarrays are buffers
+        except (BufferError, TypeError):  # an array that is not C-contiguous
+            return np.concatenate(arrays)
+        return np.frombuffer(joined, dtype=first.dtype).reshape(-1, *first.shape[1:])
+    return np.concatenate(arrays)
+
+
+def _build_ids(ids: list[str]) -> np.ndarray[Any, np.dtype[np.bytes_]]:
+    joined = "".join(ids).encode("ascii")
+    if len(joined) == ID_DTYPE.itemsize * len(ids):  # serving's own ids: always 32 hex
+        return np.frombuffer(joined, dtype=ID_DTYPE)
+    return np.array(ids, dtype=ID_DTYPE)
+
+
 def build_records_payload(
-    model: str,
-    version: str,
-    predictions: PredictionColumns | None,
-    labels: list[LabelRecord],
-    *,
-    start: int = 0,
-    stop: int | None = None,
+    model: str, version: str, predictions: PredictionColumns | None, labels: list[LabelRecord]
 ) -> bytes:
-    """Encode rows [start, stop) and the labels as the monitor's /v1/records body."""
-    columns = (
-        predictions.build_columns(start, predictions.rows if stop is None else stop)
-        if predictions is not None
-        else {}
-    )
+    """Encode drained rows and labels as the monitor's /v1/records body."""
     return recordbatch.build_record_batch(
         model,
         version,
-        columns,
+        predictions.build_columns() if predictions is not None else {},
         [{"id": lab.id, "ts": lab.ts, "label": lab.label} for lab in labels],
     )
 
@@ -246,25 +275,20 @@ class RecordSender:
             await self._session.close()
 
     async def flush(self) -> None:
-        """Send everything queued now; after a failure the rest of this flush is dropped."""
+        """Send everything queued now; stop at the first failure (the rest waits)."""
         async with self._flushing:
-            predictions, labels = self._buffer.drain()
-            rows = predictions.rows if predictions is not None else 0
-            start = first_label = 0
-            while start < rows or first_label < len(labels):
-                stop = min(rows, start + self._batch_size)
-                room = self._batch_size - (stop - start)
-                chunk = labels[first_label : first_label + room]
-                payload = build_records_payload(
-                    self._model, self._version, predictions, chunk, start=start, stop=stop
-                )
+            while len(self._buffer):
+                # One POST's worth at a time: joining a whole flush into columns at once
+                # held requests up for ~2 ms at 4,000 req/s (a p99 step in bench/serving).
+                predictions, labels = self._buffer.drain(self._batch_size)
+                rows = predictions.rows if predictions is not None else 0
+                payload = build_records_payload(self._model, self._version, predictions, labels)
                 if not await self._post(payload):
-                    self._on_dropped(PREDICTION, MONITOR_UNAVAILABLE, rows - start)
-                    self._on_dropped(LABEL, MONITOR_UNAVAILABLE, len(labels) - first_label)
+                    self._on_dropped(PREDICTION, MONITOR_UNAVAILABLE, rows)
+                    self._on_dropped(LABEL, MONITOR_UNAVAILABLE, len(labels))
                     return
-                self._on_sent(PREDICTION, stop - start)
-                self._on_sent(LABEL, len(chunk))
-                start, first_label = stop, first_label + len(chunk)
+                self._on_sent(PREDICTION, rows)
+                self._on_sent(LABEL, len(labels))
 
     async def _post(self, payload: bytes) -> bool:
         if self._session is None:

@@ -23,7 +23,6 @@ No I/O and no clock here; the caller passes records in and takes
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -220,17 +219,20 @@ class LiveWindow:
         self._class_index = {key: i for i, key in enumerate(self._classes or ())}
 
         self._join_ids: dict[str, int] = {}
-        self._join_slot_ids: list[str | None] = [None] * j
+        self._join_slot_ids = np.full(j, None, dtype=object)  # the id in each join slot
         self._join_class = np.full(j, -1, dtype=np.int32)
         self._join_value = np.full(j, np.nan, dtype=np.float64)
         self._join_proba = np.zeros((j, self._k), dtype=np.float32)
         self._join_has_proba = np.zeros(j, dtype=bool)
         self._join_labelled = np.zeros(j, dtype=bool)
-        # Ids pushed out of the join buffer, kept (bounded) to tell late from unknown labels.
-        # An OrderedDict, not a dict: a plain dict emptied from the front leaves deleted
-        # slots that every next(iter(...)) rescans, which cost ~50 µs per record once
-        # the join buffer had turned over (popitem(last=False) is O(1)).
-        self._expired: OrderedDict[str, None] = OrderedDict()
+        # Ids pushed out of the join buffer, kept a while longer to tell late labels from
+        # unknown ones: two generations of at most j/2 ids each, the older dropped whole
+        # when the newer fills. Trimming one dict from the front instead cost ~50 µs per
+        # record (a dict emptied from the front rescans its deleted slots) and an
+        # OrderedDict ~1 µs; this costs one C-level update per chunk.
+        self._expired_limit = max(1, j // 2)
+        self._expired: dict[str, None] = {}
+        self._expired_before: dict[str, None] = {}
         self._labelled_in_window = 0
         self.join_evictions = 0  # ids pushed out of the join buffer before their label came
 
@@ -435,25 +437,26 @@ class LiveWindow:
         self._counts += np.bincount(bins.ravel(), minlength=self._counts.size)
         self._ts[slots] = ts
 
-        duplicates = unlabelled = 0
         join_slots = seqs % j
-        # The one loop per record: locals and plain lists, no NumPy scalar inside it.
-        join_ids, slot_ids, expired = self._join_ids, self._join_slot_ids, self._expired
-        labelled = self._join_labelled[join_slots].tolist()
-        rows = zip(seqs.tolist(), join_slots.tolist(), ids, labelled, strict=True)
-        for seq, slot, ident, was_labelled in rows:
-            old_id = slot_ids[slot]
-            if old_id is not None and join_ids.get(old_id) == seq - j:
-                del join_ids[old_id]
-                expired[old_id] = None
-                unlabelled += not was_labelled
-            if ident in join_ids:
-                duplicates += 1
-            join_ids[ident] = seq
-            slot_ids[slot] = ident
-        self.join_evictions += unlabelled
-        while len(self._expired) > j:
-            self._expired.popitem(last=False)
+        join_ids = self._join_ids
+        # An id leaves the join buffer when its slot is reused, unless it was sent again
+        # since (then it points at its newer slot). Dict work is done in C where it can be:
+        # one lookup per pushed-out id, one update for the whole chunk.
+        old_ids = self._join_slot_ids[join_slots].tolist()
+        get, first = join_ids.get, int(seqs[0]) - j if n else 0
+        leaving = [i for i, old in enumerate(old_ids) if old is not None and get(old) == first + i]
+        if leaving:
+            gone = [old_ids[i] for i in leaving]
+            for old in gone:
+                del join_ids[old]
+            self._remember_expired(gone)
+            self.join_evictions += len(leaving) - int(
+                self._join_labelled[join_slots[leaving]].sum()
+            )
+        before = len(join_ids)
+        join_ids.update(zip(ids, seqs.tolist(), strict=True))
+        duplicates = n - (len(join_ids) - before)
+        self._join_slot_ids[join_slots] = ids
         self._join_class[join_slots] = outputs.classes
         self._join_value[join_slots] = outputs.values
         self._join_proba[join_slots] = outputs.proba
@@ -466,6 +469,15 @@ class LiveWindow:
         if self._window_inserts_since_exact >= w:
             self._recompute_estimated()
         return duplicates
+
+    def _remember_expired(self, ids: list[str]) -> None:
+        limit, start = self._expired_limit, 0
+        while start < len(ids):
+            if len(self._expired) >= limit:
+                self._expired_before, self._expired = self._expired, {}
+            room = limit - len(self._expired)
+            self._expired.update(dict.fromkeys(ids[start : start + room]))
+            start += room
 
     def _window_join_slots(self) -> npt.NDArray[np.int64]:
         return np.arange(self._next - self.samples, self._next, dtype=np.int64) % self.join_capacity
@@ -486,7 +498,7 @@ class LiveWindow:
         for record in records:
             seq = self._join_ids.get(record.id)
             if seq is None:
-                if record.id in self._expired:
+                if record.id in self._expired or record.id in self._expired_before:
                     late += 1
                 else:
                     unknown += 1
@@ -603,7 +615,7 @@ class LiveWindow:
             window_capacity=self.capacity,
             join_ids=len(self._join_ids),
             join_capacity=self.join_capacity,
-            expired_ids=len(self._expired),
+            expired_ids=len(self._expired) + len(self._expired_before),
             labels=self.labels,
             label_capacity=self.capacity,
         )

@@ -48,19 +48,56 @@ def test_buffer_refuses_batches_beyond_capacity() -> None:
     assert buffer.offer_labels(labels) == 2
 
 
-def test_drain_joins_every_queued_batch_into_columns_in_order() -> None:
+def test_drain_joins_the_oldest_whole_batches_into_columns_in_order() -> None:
     buffer = RecordBuffer(capacity=100)
     for start, ts in ((0, 1.0), (10, 2.0), (20, 3.0)):
         offer(buffer, 2, start, ts)
-    buffer.offer_labels([LabelRecord(id="l", ts=1.0, label=1)])
-    columns, labels = buffer.drain()
+    buffer.offer_labels([LabelRecord(id=f"l{i}", ts=1.0, label=i) for i in range(3)])
+    columns, labels = buffer.drain(5)
     assert columns is not None
-    assert columns.ids.tolist() == [b"p0", b"p1", b"p10", b"p11", b"p20", b"p21"]
-    assert columns.ts.tolist() == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
-    assert columns.features[:, 0].tolist() == [0.0, 2.0, 20.0, 22.0, 40.0, 42.0]
-    assert labels == [LabelRecord(id="l", ts=1.0, label=1)]
+    assert columns.ids.tolist() == [b"p0", b"p1", b"p10", b"p11"]  # whole batches only
+    assert columns.ts.tolist() == [1.0, 1.0, 2.0, 2.0]
+    assert columns.features[:, 0].tolist() == [0.0, 2.0, 20.0, 22.0]
+    assert labels == [LabelRecord(id="l0", ts=1.0, label=0)]  # the room left under 5
+    columns, labels = buffer.drain(5)
+    assert columns is not None
+    assert columns.ids.tolist() == [b"p20", b"p21"]
+    assert [lab.id for lab in labels] == ["l1", "l2"]
     assert len(buffer) == 0
-    assert buffer.drain() == (None, [])
+    assert buffer.drain(5) == (None, [])
+
+
+def test_a_batch_larger_than_the_limit_is_cut_in_order() -> None:
+    buffer = RecordBuffer(capacity=100)
+    offer(buffer, 7)
+    offer(buffer, 1, start=7)
+    taken = []
+    while len(buffer):
+        columns, _ = buffer.drain(3)
+        assert columns is not None
+        assert columns.proba is not None
+        assert len(columns.proba) == len(columns.features) == columns.rows <= 3
+        taken.append([raw.decode() for raw in columns.ids.tolist()])
+    assert taken == [["p0", "p1", "p2"], ["p3", "p4", "p5"], ["p6", "p7"]]
+
+
+def test_rows_that_are_not_contiguous_are_joined_all_the_same() -> None:
+    buffer = RecordBuffer(capacity=10)
+    wide = np.arange(12, dtype=np.float64).reshape(2, 6)
+    buffer.offer_predictions(["a", "b"], 1.0, wide[:, ::2], np.zeros(2), None)  # strided view
+    buffer.offer_predictions(["c"], 1.0, np.asfortranarray([[7.0, 8.0, 9.0]]), np.zeros(1), None)
+    columns, _ = buffer.drain(10)
+    assert columns is not None
+    assert columns.features.tolist() == [[0, 2, 4], [6, 8, 10], [7, 8, 9]]
+
+
+def test_serving_ids_are_packed_without_a_conversion_per_id() -> None:
+    buffer = RecordBuffer(capacity=10)
+    ids = [f"{i:032x}" for i in range(3)]
+    buffer.offer_predictions(ids, 1.0, np.zeros((3, 1)), np.zeros(3), None)
+    columns, _ = buffer.drain(10)
+    assert columns is not None
+    assert [raw.decode() for raw in columns.ids.tolist()] == ids
 
 
 def test_a_batch_of_another_width_is_refused_while_rows_wait() -> None:
@@ -69,7 +106,7 @@ def test_a_batch_of_another_width_is_refused_while_rows_wait() -> None:
     wide = np.zeros((1, 3))
     refused = buffer.offer_predictions(["w"], 1.0, wide, np.array(["a"]), None)
     assert refused == LAYOUT_CHANGED
-    buffer.drain()
+    buffer.drain(10)
     # Once the queue is empty, the new width is taken.
     assert buffer.offer_predictions(["w"], 1.0, wide, np.array(["a"]), None) is None
 
@@ -78,7 +115,7 @@ def test_a_batch_without_probabilities_gets_nan_rows_among_batches_with_them() -
     buffer = RecordBuffer(capacity=10)
     offer(buffer, 1)
     buffer.offer_predictions(["r"], 1.0, np.zeros((1, 2)), np.array(["b"]), None)
-    columns, _ = buffer.drain()
+    columns, _ = buffer.drain(10)
     assert columns is not None
     assert columns.proba is not None
     assert columns.proba[0].tolist() == [0.5, 0.5]
@@ -88,7 +125,7 @@ def test_a_batch_without_probabilities_gets_nan_rows_among_batches_with_them() -
 def test_payload_follows_the_contract() -> None:
     buffer = RecordBuffer(capacity=10)
     offer(buffer, 2)
-    columns, _ = buffer.drain()
+    columns, _ = buffer.drain(10)
     raw = build_records_payload("iris", "v2", columns, [LabelRecord(id="p0", ts=200.0, label="a")])
     assert raw[:4] == b"DWRB"
     assert decode_records_body(raw) == {
@@ -102,12 +139,7 @@ def test_payload_follows_the_contract() -> None:
     }
 
 
-def test_payload_slices_rows_and_carries_labels_alone() -> None:
-    buffer = RecordBuffer(capacity=10)
-    offer(buffer, 4)
-    columns, _ = buffer.drain()
-    sliced = decode_records_body(build_records_payload("m", "v", columns, [], start=1, stop=3))
-    assert [p["id"] for p in sliced["predictions"]] == ["p1", "p2"]
+def test_labels_can_travel_alone() -> None:
     alone = decode_records_body(
         build_records_payload("m", "v", None, [LabelRecord(id="x", ts=1.0, label=True)])
     )
@@ -118,7 +150,7 @@ def test_payload_slices_rows_and_carries_labels_alone() -> None:
 def test_regression_records_have_no_proba_column() -> None:
     buffer = RecordBuffer(capacity=10)
     buffer.offer_predictions(["r"], 1.0, np.zeros((1, 2)), np.array([1.5]), None)
-    columns, _ = buffer.drain()
+    columns, _ = buffer.drain(10)
     payload = decode_records_body(build_records_payload("m", "v", columns, []))
     assert payload["predictions"][0]["proba"] is None
     assert payload["predictions"][0]["output"] == 1.5

@@ -56,7 +56,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import orjson
 from scipy import stats as scipy_stats
 from scipy.special import chdtrc, kolmogorov
 
@@ -78,7 +77,9 @@ from driftward_serving.monitor.stats import (
     compute_ks_from_counts,
 )
 from driftward_serving.monitor.verdict import State, compute_verdict
-from driftward_serving.monitor.window import LiveWindow, PredictionRecord
+from driftward_serving.monitor.window import LiveWindow
+from driftward_serving.recordbatch import MEDIA_TYPE as RECORD_BATCH
+from driftward_serving.recordbatch import build_record_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -337,7 +338,8 @@ def run_window(columns: int, reference: np.ndarray) -> dict[str, Any]:
     profile = build_profile(dict(zip(names, reference, strict=True)), specs)
     rng = np.random.default_rng(7)
     batch = 10_000
-    rows = rng.normal(size=(batch, columns)).tolist()
+    rows = rng.normal(size=(batch, columns))
+    outputs = np.full(batch, np.nan)
     table: dict[int, dict[int, float]] = {}
     ingest: dict[int, float] = {}
     for size in sizes:
@@ -347,12 +349,11 @@ def run_window(columns: int, reference: np.ndarray) -> dict[str, Any]:
         table[size] = {}
         for volume in volumes:
             while sent < volume:
-                records = [
-                    PredictionRecord(f"{sent + i}", float(sent + i), rows[i], None, None)
-                    for i in range(batch)
-                ]
+                # As a binary record batch arrives: columns, one id string per row.
+                ids = [f"{sent + i:032x}" for i in range(batch)]
+                stamps = sent + np.arange(batch, dtype=np.float64)
                 started = time.perf_counter()
-                window.add_predictions(records)
+                window.add_prediction_columns(ids, stamps, rows, outputs, None)
                 ingest_seconds += time.perf_counter() - started
                 sent += batch
             compute_verdict(profile, config, window.snapshot(), now=0.0)  # warm
@@ -499,30 +500,30 @@ def _wait_ready(url: str, process: subprocess.Popen[str], limit: float = 120.0) 
 
 
 def _record_bodies(columns: int, predictions: int, batch: int) -> Iterator[tuple[bytes, int]]:
-    """Pre-encoded POST /v1/records bodies: predictions, plus labels for 10% of the last batch."""
+    """Pre-encoded POST /v1/records bodies as serving sends them (binary record batches):
+    predictions, plus labels for 10% of the previous batch."""
     rng = np.random.default_rng(5)
-    templates = [rng.normal(size=(batch, columns)).tolist() for _ in range(4)]
+    templates = [rng.normal(size=(batch, columns)) for _ in range(4)]
     previous: list[str] = []
     sent = 0
     while sent < predictions:
         n = min(batch, predictions - sent)
-        rows = templates[(sent // batch) % len(templates)]
-        ids = [f"p{sent + i}" for i in range(n)]
-        records = [
+        rows = templates[(sent // batch) % len(templates)][:n]
+        ids = [f"{sent + i:032x}" for i in range(n)]
+        positive = rows[:, 0] > 0
+        body = build_record_batch(
+            "bench",
+            "v1",
             {
-                "id": ids[i],
-                "ts": 1.7e9 + sent + i,
-                "features": rows[i],
-                "output": int(rows[i][0] > 0),
-                "proba": [0.3, 0.7] if rows[i][0] > 0 else [0.7, 0.3],
-            }
-            for i in range(n)
-        ]
-        labels = [{"id": i, "ts": 1.7e9 + sent, "label": 1} for i in previous[::10]]
-        body = orjson.dumps(
-            {"model": "bench", "version": "v1", "predictions": records, "labels": labels}
+                "id": np.array(ids, dtype="S32"),
+                "ts": 1.7e9 + sent + np.arange(n, dtype=np.float64),
+                "features": rows,
+                "output": positive.astype(np.int64),
+                "proba": np.where(positive[:, None], [0.3, 0.7], [0.7, 0.3]),
+            },
+            [{"id": i, "ts": 1.7e9 + sent, "label": 1} for i in previous[::10]],
         )
-        yield body, n + len(labels)
+        yield body, n + len(previous[::10])
         previous = ids
         sent += n
 
@@ -551,7 +552,7 @@ def run_footprint(data: Path, records: int, columns: int, *, peers: bool) -> dic
                     response = client.post(
                         f"{base}/v1/records",
                         content=body,
-                        headers={"Content-Type": "application/json"},
+                        headers={"Content-Type": RECORD_BATCH},
                     )
                     post_seconds += time.perf_counter() - began
                     response.raise_for_status()
@@ -601,7 +602,8 @@ def run_footprint(data: Path, records: int, columns: int, *, peers: bool) -> dic
         f"\ndriftward-serving monitor: ready {result['ready_seconds']:.2f} s after start "
         f"(profiles a {columns}-column 100k-row CSV reference in a child process); "
         f"{result['records_posted']:,} records over HTTP at "
-        f"{result['http_us_per_record']:.1f} us/record (round trip, JSON parse and ingest); "
+        f"{result['http_us_per_record']:.1f} us/record "
+        "(round trip, binary record batch parse and ingest); "
         f"verdict {result['verdict_state']} over {result['window_samples']:,} samples. "
         f"import driftward_serving.monitor.cli (with uvicorn): "
         f"{result['import_cli_seconds']:.3f} s; numpy alone in the same run: "

@@ -277,11 +277,16 @@ class RecordSender:
     async def flush(self) -> None:
         """Send everything queued now; stop at the first failure (the rest waits)."""
         async with self._flushing:
-            while len(self._buffer):
+            # Only what is queued now: records that arrive while this flush awaits its
+            # POSTs wait for the next one, or the sender would chase them with a stream
+            # of tiny POSTs (measured: the monitor's CPU went from 0.03 to 0.19 core).
+            pending = len(self._buffer)
+            while pending > 0 and len(self._buffer):
                 # One POST's worth at a time: joining a whole flush into columns at once
                 # held requests up for ~2 ms at 4,000 req/s (a p99 step in bench/serving).
                 predictions, labels = self._buffer.drain(self._batch_size)
                 rows = predictions.rows if predictions is not None else 0
+                pending -= rows + len(labels)
                 payload = build_records_payload(self._model, self._version, predictions, labels)
                 if not await self._post(payload):
                     self._on_dropped(PREDICTION, MONITOR_UNAVAILABLE, rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable, Iterator
 
@@ -13,6 +14,7 @@ from driftward_serving.handoff import (
     QUEUE_FULL,
     LabelRecord,
     RecordBuffer,
+    RecordSender,
     build_records_payload,
 )
 from tests.unit.serving.conftest import (
@@ -262,3 +264,31 @@ def test_a_black_hole_monitor_never_holds_up_requests(
     wait_for(lambda: dropped() == 41, "all 41 records to be counted as dropped")
     assert served.sample(DROPPED, kind="prediction", reason="monitor_unavailable") >= 1
     assert served.sample(SENT, kind="prediction") == 0
+
+
+def test_a_flush_sends_what_was_queued_and_leaves_later_records_for_the_next() -> None:
+    buffer = RecordBuffer(capacity=100)
+    for i in range(5):
+        offer(buffer, 1, start=i)
+    posted: list[int] = []
+
+    class Sender(RecordSender):
+        async def _post(self, payload: bytes) -> bool:
+            posted.append(len(decode_records_body(payload)["predictions"]))
+            offer(buffer, 1, start=100 + len(posted))  # a request lands mid-POST
+            return True
+
+    sender = Sender(
+        buffer=buffer,
+        monitor_url="http://127.0.0.1:9",
+        model="m",
+        version="v",
+        batch_size=2,
+        flush_seconds=1.0,
+        timeout_seconds=1.0,
+        on_sent=lambda kind, n: None,
+        on_dropped=lambda kind, reason, n: None,
+    )
+    asyncio.run(sender.flush())
+    assert posted == [2, 2, 2]  # the 5 queued rows, plus one that arrived meanwhile
+    assert len(buffer) == 2  # the rest waits for the next flush

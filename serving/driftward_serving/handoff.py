@@ -64,7 +64,7 @@ class LabelRecord:
 
 @dataclass(frozen=True)
 class PredictionColumns:
-    """Queued prediction rows joined into columns, ready to be sliced into record batches."""
+    """Drained prediction rows joined into columns: one record batch's worth."""
 
     ids: np.ndarray[Any, np.dtype[np.bytes_]]
     ts: np.ndarray[Any, np.dtype[np.float64]]
@@ -95,8 +95,8 @@ class RecordBuffer:
     """Bounded queues of prediction rows and labels waiting for the monitor.
 
     A request only appends references to its arrays (well under a microsecond
-    at batch 1); ``drain()`` joins everything queued into columns in one
-    ``np.concatenate`` per column, off the request path.
+    at batch 1); ``drain(limit)`` joins the oldest rows, one POST's worth, into
+    columns, off the request path.
     """
 
     capacity: int

@@ -239,6 +239,11 @@ def test_binary_record_batch_refusals_name_the_field(
         headers=headers,
     )
     assert too_many.status_code == 413
+    rows = make_predictions(rng, 6)
+    for r in rows:
+        r.features[2] = 0.0  # type: ignore[index]
+    too_many_rows = client.post("/v1/records", content=_record_batch(rows, []), headers=headers)
+    assert too_many_rows.status_code == 413
     wrong = client.post(
         "/v1/records", content=build_record_batch("iris", "v9", {}), headers=headers
     )
@@ -246,6 +251,7 @@ def test_binary_record_batch_refusals_name_the_field(
     sample = registry.get_sample_value
     rejected = "driftward_monitor_record_batches_rejected_total"
     assert sample(rejected, {**LABELS, "reason": "invalid"}) == 2
+    assert sample(rejected, {**LABELS, "reason": "too_large"}) == 2
     assert client.get("/v1/window").json()["samples"] == 0
 
 

@@ -16,6 +16,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -125,10 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     kube = Kube(args.kubeconfig)
     runner = PodRunner(kube, settings)
     stop = threading.Event()
+    received: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
-        log.info("%s: shutting down", signal.Signals(signum).name)
-        stop.set()
+        # Only note the signal: logging or Event.set() here take locks that the main
+        # thread may hold at that instant (Event.wait holds the Event's own lock on
+        # entry), and a handler waiting on its own thread's lock never returns.
+        received.append(signum)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -157,11 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir,
         settings.log_dir,
     )
-    while not stop.is_set() and not all(e.is_set() for e in listed.values()):
-        stop.wait(0.2)
-    if args.ready_file is not None and not stop.is_set():
+    while not received and not all(e.is_set() for e in listed.values()):
+        time.sleep(0.2)
+    if args.ready_file is not None and not received:
         args.ready_file.write_text(f"{os.getpid()}\n")
-    stop.wait()
+    while not received:
+        time.sleep(0.2)
+    log.info("%s: shutting down", signal.Signals(received[0]).name)
+    stop.set()
     runner.shutdown()
     kube.close()
     log.info("stopped")

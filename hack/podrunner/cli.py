@@ -129,9 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     received: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
-        # Only note the signal: logging or Event.set() here take locks that the main
-        # thread may hold at that instant (Event.wait holds the Event's own lock on
-        # entry), and a handler waiting on its own thread's lock never returns.
+        # Only note it; the main loop below acts. Python runs this handler on the main
+        # thread when that thread next runs bytecode, and a main thread parked in an
+        # untimed Event.wait() may never wake when the kernel hands the signal to another
+        # thread: py-spy found a podrunner 35 min past its SIGTERM still in wait().
         received.append(signum)
 
     signal.signal(signal.SIGINT, on_signal)

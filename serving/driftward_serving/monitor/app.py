@@ -44,6 +44,7 @@ from driftward_serving.monitor.sources import (
     read_monitor_config,
     read_reference_profile_isolated,
 )
+from driftward_serving.monitor.stats import preload_special_functions
 from driftward_serving.monitor.verdict import Verdict, compute_verdict, verdict_to_json
 from driftward_serving.monitor.window import IntakeResult, LiveWindow
 from driftward_serving.recordbatch import RecordBatch
@@ -338,6 +339,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # Before the monitor reports ready, so the pod takes traffic only afterwards.
+        await asyncio.to_thread(preload_special_functions)
         task = asyncio.create_task(service.run_loop()) if run_loop else None
         try:
             yield

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -281,3 +283,27 @@ def test_a_reference_that_does_not_match_its_pin_is_refused(
     config_path.write_text(json.dumps(doc))
     with pytest.raises(ReferenceError, match=r"but 1111.* is pinned; refusing to use it"):
         create_app(MonitorSettings(config_path=config_path), CollectorRegistry())
+
+
+def test_scipy_special_is_loaded_at_start_up_not_at_the_first_evaluation(
+    profile: Profile, write_monitor_files: Callable[..., Path]
+) -> None:
+    config_path = write_monitor_files(profile)
+    code = f"""
+import sys, warnings
+from prometheus_client import CollectorRegistry
+from driftward_serving.monitor.app import create_app
+from driftward_serving.monitor.settings import MonitorSettings
+warnings.simplefilter("ignore")
+from starlette.testclient import TestClient
+app = create_app(MonitorSettings(config_path={str(config_path)!r}), CollectorRegistry())
+before = "scipy.special" in sys.modules
+with TestClient(app) as client:
+    assert client.get("/readyz").status_code == 200
+    print(before, "scipy.special" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "True"]

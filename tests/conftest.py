@@ -187,11 +187,8 @@ def e2e_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodrunnerT
 @pytest.fixture(scope="session")
 def e2e_api_client(e2e_cluster: PodrunnerTestbed) -> Iterator[client.ApiClient]:
     """A Kubernetes API client for the podrunner cluster."""
-    api = config.new_client_from_config(config_file=str(e2e_cluster.kubeconfig))
-    try:
+    with config.new_client_from_config(config_file=str(e2e_cluster.kubeconfig)) as api:
         yield api
-    finally:
-        api.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -54,6 +54,7 @@ _NUMBERS: Final = ("<f8", "<f4", "<i8", "<i4", "<u8", "<u4", "|b1", "|u1", "|i1"
 _ID_DTYPE: Final = re.compile(r"\|S([0-9]{1,3})")
 _TEXT_DTYPE: Final = re.compile(r"<U([0-9]{1,3})")
 ALIGN: Final = 8
+_TEXT_COLUMNS: Final = {ID: (_ID_DTYPE, MAX_ID_BYTES), OUTPUT: (_TEXT_DTYPE, MAX_CATEGORY_CHARS)}
 _RANKS: Final = {ID: 1, TS: 1, FEATURES: 2, OUTPUT: 1, PROBA: 2}
 _REQUIRED: Final = (ID, TS, FEATURES, OUTPUT)
 
@@ -208,8 +209,7 @@ def _read_columns(
 
 def _column_dtype(where: str, name: str, value: object) -> np.dtype[Any]:
     if isinstance(value, str):
-        text = {ID: (_ID_DTYPE, MAX_ID_BYTES), OUTPUT: (_TEXT_DTYPE, MAX_CATEGORY_CHARS)}
-        pattern, longest = text.get(name, (None, 0))
+        pattern, longest = _TEXT_COLUMNS.get(name, (None, 0))
         match = pattern.fullmatch(value) if pattern is not None else None
         if match is not None and 1 <= int(match[1]) <= longest:
             return np.dtype(value)

@@ -16,11 +16,8 @@ CRD = ROOT / "crds" / "driftward.dev_monitoredmodels.yaml"
 @pytest.fixture(scope="session")
 def api_client(testbed: Testbed) -> Iterator[client.ApiClient]:
     """A Kubernetes API client for the session's cluster."""
-    api = config.new_client_from_config(config_file=str(testbed.kubeconfig))
-    try:
+    with config.new_client_from_config(config_file=str(testbed.kubeconfig)) as api:
         yield api
-    finally:
-        api.close()
 
 
 @pytest.fixture

@@ -174,6 +174,18 @@ class _Outputs:
     has_proba: npt.NDArray[np.bool_]
 
     @classmethod
+    def classification(
+        cls, classes: npt.NDArray[np.int32], proba: npt.NDArray[np.float64] | None, k: int
+    ) -> _Outputs:
+        """Outputs of a classifier; a probability row with NaN or infinity counts as none."""
+        n = len(classes)
+        if proba is None:
+            return cls(classes, np.full(n, np.nan), np.zeros((n, k), np.float32), np.zeros(n, bool))
+        has_proba = np.asarray(np.isfinite(proba).all(axis=1), dtype=bool)
+        kept = np.where(has_proba[:, None], proba, 0.0).astype(np.float32)
+        return cls(classes, np.full(n, np.nan), kept, has_proba)
+
+    @classmethod
     def regression(cls, values: npt.NDArray[np.float64], k: int) -> _Outputs:
         """Outputs of a regressor: values only."""
         n = len(values)
@@ -361,24 +373,19 @@ class LiveWindow:
             return _Outputs.regression(_numeric_column([r.output for r in chunk]), k)
         index = self._class_index
         classes = np.array([index.get(canonical_key(r.output), k) for r in chunk], dtype=np.int32)
-        proba = np.zeros((n, k), dtype=np.float32)
-        has_proba = np.zeros(n, dtype=bool)
-        if not k:
-            return _Outputs(classes, np.full(n, np.nan), proba, has_proba)
         rows = [r.proba for r in chunk]
         usable = [i for i, row in enumerate(rows) if row is not None and len(row) == k]
-        if usable:
-            # One conversion for the whole chunk; only a chunk with junk in it goes row by row.
-            picked = [list(rows[i]) for i in usable]  # type: ignore[arg-type]
-            try:
-                parsed = np.asarray(picked, dtype=np.float64)
-            except (TypeError, ValueError):
-                parsed = np.array([_numeric_column(row) for row in picked], dtype=np.float64)
-            finite = np.isfinite(parsed).all(axis=1)
-            chosen = np.asarray(usable, dtype=np.int64)[finite]
-            proba[chosen] = parsed[finite]
-            has_proba[chosen] = True
-        return _Outputs(classes, np.full(n, np.nan), proba, has_proba)
+        if not k or not usable:
+            return _Outputs.classification(classes, None, k)
+        # One conversion for the whole chunk; only a chunk with junk in it goes row by row.
+        picked = [list(rows[i]) for i in usable]  # type: ignore[arg-type]
+        try:
+            parsed = np.asarray(picked, dtype=np.float64)
+        except (TypeError, ValueError):
+            parsed = np.array([_numeric_column(row) for row in picked], dtype=np.float64)
+        table = np.full((n, k), np.nan)
+        table[usable] = parsed
+        return _Outputs.classification(classes, table, k)
 
     def _output_columns(
         self, outputs: npt.NDArray[Any], proba: npt.NDArray[np.float64] | None
@@ -390,13 +397,8 @@ class LiveWindow:
         index = self._class_index
         codes = np.array([index.get(canonical_key(v), k) for v in distinct.tolist()], np.int32)
         classes = codes[inverse.reshape(-1)] if n else np.empty(0, dtype=np.int32)
-        if not k or proba is None or proba.ndim != 2 or proba.shape[1] != k:
-            return _Outputs(
-                classes, np.full(n, np.nan), np.zeros((n, k), np.float32), np.zeros(n, bool)
-            )
-        has_proba = np.asarray(np.isfinite(proba).all(axis=1), dtype=bool)
-        kept = np.where(has_proba[:, None], proba, 0.0).astype(np.float32)
-        return _Outputs(classes, np.full(n, np.nan), kept, has_proba)
+        fits = k and proba is not None and proba.ndim == 2 and proba.shape[1] == k
+        return _Outputs.classification(classes, proba if fits else None, k)
 
     def _estimated_update(self, join_slots: npt.NDArray[np.int64], sign: int) -> None:
         mask = self._join_has_proba[join_slots]

@@ -162,6 +162,79 @@ def test_confusion_and_estimates_follow_evictions(
     assert snapshot.estimated.confidence_sums.sum() == pytest.approx(expected_confidence, rel=1e-5)
 
 
+def test_label_batches_count_exactly_as_single_labels(
+    rng: np.random.Generator, profile: Profile, config: MonitorConfig
+) -> None:
+    """Labels are counted per batch with array operations; batches of any size, with
+    duplicates, unknown ids and labels outside the classes inside them, must leave the
+    same counts as labels sent one at a time, and those counts must equal a recount."""
+    records = make_predictions(rng, 6_000)
+    labels = [
+        LabelRecord(r.id, 0.0, int(rng.integers(0, 2)) if i % 17 else "neither")
+        for i, r in enumerate(records)
+        if i % 5
+    ]
+    labels += [LabelRecord(labels[i].id, 0.0, 1) for i in range(0, 4_000, 7)]  # duplicates
+    labels += [LabelRecord(f"nobody{i}", 0.0, 1) for i in range(50)]
+    order = rng.permutation(len(labels))
+    labels = [labels[i] for i in order]
+
+    batched = LiveWindow(profile, config, join_buffer_size=10_000)
+    single = LiveWindow(profile, config, join_buffer_size=10_000)
+    batched.add_predictions(records)
+    single.add_predictions(records)
+    totals = {"accepted": 0, "duplicate": 0, "unknown": 0}
+    start = 0
+    for size in [1, 2_500, 3, 999, 1_000, *([400] * 20)]:
+        chunk = labels[start : start + size]
+        start += size
+        got = batched.add_labels(chunk)
+        for label in chunk:
+            want = single.add_labels([label])
+            totals["accepted"] += want.accepted_labels
+            totals["duplicate"] += want.duplicate_labels
+            totals["unknown"] += want.unknown_labels
+        assert got.accepted_labels + got.duplicate_labels + got.unknown_labels == len(chunk)
+    assert start >= len(labels)
+    assert totals == {"accepted": 4_800, "duplicate": 572, "unknown": 50}
+
+    a, b = batched.snapshot(), single.snapshot()
+    assert a.classification is not None
+    assert b.classification is not None
+    assert a.labelled_in_window == b.labelled_in_window
+    np.testing.assert_array_equal(a.classification.confusion, b.classification.confusion)
+    np.testing.assert_array_equal(a.classification.auc_positive, b.classification.auc_positive)
+    np.testing.assert_array_equal(a.classification.auc_negative, b.classification.auc_negative)
+    assert a.classification.proba_labels == b.classification.proba_labels
+    assert a.classification.log_loss_sum == pytest.approx(b.classification.log_loss_sum)
+
+    # A recount from the last window-size accepted labels, in arrival order.
+    by_id = {r.id: r for r in records}
+    seen: set[str] = set()
+    accepted = []
+    for label in labels:
+        if label.id in by_id and label.id not in seen:
+            seen.add(label.id)
+            accepted.append(label)
+    kept = accepted[-batched.capacity :]
+    confusion = np.zeros((3, 3), dtype=np.int64)
+    positive = np.zeros_like(a.classification.auc_positive)
+    negative = np.zeros_like(a.classification.auc_negative)
+    bins = positive.shape[1]
+    for label in kept:
+        record = by_id[label.id]
+        truth = label.label if label.label in (0, 1) else 2
+        confusion[int(record.output), truth] += 1  # type: ignore[call-overload]
+        if truth == 2:
+            continue
+        for c, p in enumerate(record.proba):  # type: ignore[arg-type]
+            b_ = min(int(float(np.float32(p)) * bins), bins - 1)  # stored as float32
+            (positive if c == truth else negative)[c, b_] += 1
+    np.testing.assert_array_equal(a.classification.confusion, confusion)
+    np.testing.assert_array_equal(a.classification.auc_positive, positive)
+    np.testing.assert_array_equal(a.classification.auc_negative, negative)
+
+
 def test_malformed_records_are_rejected_not_fatal(profile: Profile, config: MonitorConfig) -> None:
     window = LiveWindow(profile, config, join_buffer_size=1_000)
     result = window.add_predictions(

@@ -22,7 +22,13 @@ What it does, all on 127.0.0.1:
    Meanwhile it reads the CPU time the server's and the sidecar's process
    trees used from /proc, because the machine is shared and a core is rarely
    all ours: "req/s per core" is requests divided by the CPU the pod really used.
-5. Prints one table per run (req/s, CPU cores used, req/s per core, p50, p99,
+5. For the configurations with the hand-off on, keeps the load on for
+   PROFILE_SECONDS more after the measured window and samples the server with
+   py-spy (installed in ``tools-venv`` under the same cache): the share of the
+   server's samples spent in the hand-off's code, plus the sidecar's CPU, is
+   the cost by CPU accounting. It is far less noisy than a difference of two
+   throughputs, but it cannot see cache effects, so it is a floor.
+6. Prints one table per run (req/s, CPU cores used, req/s per core, p50, p99,
    ratios against MLServer), the hand-off and monitor cost, and after several
    runs a summary. Everything is also written under bench/results/ (git-ignored).
 
@@ -53,11 +59,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +85,11 @@ READY_LIMIT_SECONDS = 180.0
 # Often enough that evaluations fall inside every measured run (the CRD default is 30s).
 MONITOR_INTERVAL = "5s"
 COST_TARGET_PERCENT = 5.0  # issue 4: the hand-off and the monitor cost at most 5%
+PROFILE_SECONDS = 8  # extra load while py-spy samples the server (outside the measured window)
+PY_SPY_PIN = "py-spy==0.4.3"
+TOOLS_VENV = CACHE / "tools-venv"
+# Frames from these files are the hand-off's work in the server process.
+HANDOFF_FILES = ("driftward_serving/handoff.py", "driftward_serving/recordbatch.py")
 # The peers' Python: MLServer 1.7 supports 3.9-3.12, kserve 0.21 3.10-3.12.
 PEER_PYTHONS = ("3.11", "3.12")
 # uvloop 0.22 made asyncio.get_event_loop() raise when no loop is set, as Python 3.14
@@ -126,6 +138,15 @@ class Result:
     server_cores: float
     sidecar_cores: float
     notes: str = ""
+    handoff_share: float | None = None  # of the server's sampled CPU, from py-spy
+
+    @property
+    def cpu_cost(self) -> float | None:
+        """The hand-off's and the sidecar's share of the pod's CPU (a floor for the cost)."""
+        cores = self.server_cores + self.sidecar_cores
+        if self.handoff_share is None or not cores:
+            return None
+        return (self.handoff_share * self.server_cores + self.sidecar_cores) / cores
 
     @property
     def per_core(self) -> float:
@@ -175,12 +196,13 @@ def main() -> int:
     # A plain `kill` must also stop the servers this script started (the finally blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     wrk = ensure_wrk()
+    py_spy = None if args.no_profile else ensure_py_spy()
     out_dir = ROOT / "bench" / "results" / time.strftime("serving-%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True)
     print(f"working in {out_dir}", flush=True)
     art = build_artifacts(out_dir, args)
     pins = compute_pins(args.no_pin)
-    bench = Bench(wrk=wrk, args=args, pins=pins)
+    bench = Bench(wrk=wrk, args=args, pins=pins, py_spy=py_spy)
     scenarios = select_scenarios(args, art)
     runs: list[list[Result]] = []
     for number in range(1, args.repeat + 1):
@@ -215,6 +237,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=4, help="seconds of warm-up per server")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--no-profile", action="store_true", help="skip the py-spy CPU attribution of the hand-off"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers to a core")
     parser.add_argument("--no-mlserver", action="store_true", help="skip MLServer")
     parser.add_argument("--no-kserve", action="store_true", help="skip KServe")
@@ -249,6 +274,40 @@ def ensure_wrk() -> str:
     if not found:
         sys.exit("wrk is required: install it with `sudo apt-get install -y wrk` and run again")
     return found
+
+
+def ensure_py_spy() -> str | None:
+    """py-spy in its own environment under the bench cache; None (and why) if it cannot be had."""
+    binary = TOOLS_VENV / "bin" / "py-spy"
+    if binary.exists():
+        return str(binary)
+    print(f"installing {PY_SPY_PIN} into {TOOLS_VENV}", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(TOOLS_VENV)], check=True)
+        subprocess.run(
+            [str(TOOLS_VENV / "bin" / "pip"), "install", "-q", PY_SPY_PIN],
+            check=True,
+            capture_output=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        print(f"py-spy unavailable ({exc}); the CPU attribution is skipped", flush=True)
+        return None
+    return str(binary)
+
+
+def handoff_share(raw: str) -> float:
+    """The share of py-spy samples (its ``raw`` output) with a hand-off frame on the stack."""
+    total = ours = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        if any(name in stack for name in HANDOFF_FILES):
+            ours += int(count)
+    if not total:
+        raise ValueError("py-spy recorded no samples")
+    return ours / total
 
 
 def find_peer_python() -> str | None:
@@ -714,6 +773,7 @@ class Bench:
     wrk: str
     args: argparse.Namespace
     pins: tuple[str, str] | None
+    py_spy: str | None = None
 
     def run(self, name: str, running: Running, lua: Path) -> Result:
         """Warm up, then measure one server; returns the parsed wrk numbers and CPU use."""
@@ -739,8 +799,11 @@ class Bench:
         wall = time.monotonic() - started
         server = (tree_cpu_seconds(running.server_pid) - server0) / wall
         side = (tree_cpu_seconds(running.sidecar_pid) - side0) / wall
+        share = None
+        if self.py_spy and running.sidecar_pid is not None:
+            share = self._profile(running, [*base, f"-d{PROFILE_SECONDS}s", url], cpus)
         notes = running.after() if running.after else ""
-        result = parse_wrk(name, done.stdout, server, side, notes)
+        result = replace(parse_wrk(name, done.stdout, server, side, notes), handoff_share=share)
         print(
             f"   {result.requests_per_second:,.0f} req/s on {server:.2f}+{side:.2f} cores, "
             f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
@@ -748,6 +811,42 @@ class Bench:
             flush=True,
         )
         return result
+
+    def _profile(self, running: Running, wrk: list[str], cpus: str | None) -> float | None:
+        """Sample the loaded server with py-spy, after the measured window; the hand-off's share."""
+        assert self.py_spy is not None
+        print(f"-- profiling the server for {PROFILE_SECONDS - 2}s (py-spy, 100 Hz)", flush=True)
+        load = subprocess.Popen(_pinned(wrk, cpus), stdout=subprocess.DEVNULL)
+        with tempfile.TemporaryDirectory(prefix="driftward-bench-spy-") as scratch:
+            raw = Path(scratch) / "samples.txt"
+            try:
+                time.sleep(1)
+                # Blocking sampling: --nonblocking mixes frames of different moments.
+                subprocess.run(
+                    [
+                        self.py_spy,
+                        "record",
+                        "-p",
+                        str(running.server_pid),
+                        "-r",
+                        "100",
+                        "-d",
+                        str(PROFILE_SECONDS - 2),
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(raw),
+                        "--subprocesses",
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
+                return handoff_share(raw.read_text())
+            except (subprocess.CalledProcessError, ValueError, OSError) as exc:
+                print(f"   py-spy failed ({exc}); no CPU attribution for this run", flush=True)
+                return None
+            finally:
+                load.wait()
 
 
 def parse_wrk(name: str, output: str, server: float, side: float, notes: str = "") -> Result:
@@ -831,6 +930,17 @@ def build_report(
     off = by_name.get(DW_OFF)
     lines.append(f"hand-off cost (stub monitor): {_cost(off, by_name.get(DW_STUB))}")
     lines.append(f"hand-off + real monitor cost: {_cost(off, by_name.get(DW_MONITOR))}")
+    for label, on in (
+        ("stub monitor", by_name.get(DW_STUB)),
+        ("real monitor", by_name.get(DW_MONITOR)),
+    ):
+        if on is not None and on.handoff_share is not None and on.cpu_cost is not None:
+            lines.append(
+                f"by CPU accounting ({label}): the hand-off's code took "
+                f"{on.handoff_share * 100:.1f}% of the server's py-spy samples and the sidecar "
+                f"{on.sidecar_cores:.2f} core: {on.cpu_cost * 100:.1f}% of the pod's CPU "
+                "(a floor: cache effects are not counted)"
+            )
     for peer, why in skipped.items():
         lines.append(f"{peer} skipped: {why.splitlines()[0]}")
     for cost in model_costs or []:
@@ -858,13 +968,17 @@ def median_interval(values: list[float], confidence: float = 0.9) -> tuple[float
     return ordered[k - 1], ordered[n - k], coverage(k)
 
 
-def cost_verdict(low: float, high: float) -> str:
-    """Met only when the whole interval is within the target; missed only when it is all above."""
+def cost_verdict(low: float, high: float, coverage: float) -> str:
+    """Met only when the whole interval is within the target; missed only when it is all above;
+    and no call at all from an interval below 90% confidence (fewer than 5 runs)."""
+    target = f"{COST_TARGET_PERCENT:.0f}%"
+    if coverage < 0.9:
+        return f"too few runs to judge the {target} target (use --repeat 9)"
     if high <= COST_TARGET_PERCENT:
-        return f"met (<= {COST_TARGET_PERCENT:.0f}%)"
+        return f"met (<= {target})"
     if low > COST_TARGET_PERCENT:
-        return f"not met (> {COST_TARGET_PERCENT:.0f}%)"
-    return f"not decided by these runs (the target is {COST_TARGET_PERCENT:.0f}%; run more)"
+        return f"not met (> {target})"
+    return f"not decided by these runs (the target is {target}; run more)"
 
 
 def build_summary(runs: list[list[Result]]) -> str:
@@ -900,7 +1014,20 @@ def build_summary(runs: list[list[Result]]) -> str:
             lines.append(
                 f"{label}: {statistics.median(costs):.1f}% of req/s per pod core [{each}]; "
                 f"median within [{low:.1f}, {high:.1f}] at {coverage:.0%} confidence: "
-                f"{cost_verdict(low, high)}"
+                f"{cost_verdict(low, high, coverage)}"
+            )
+        accounted = [
+            100 * r.cpu_cost
+            for results in runs
+            for r in results
+            if r.name == on_name and r.cpu_cost is not None
+        ]
+        if accounted:
+            each = "/".join(f"{c:.1f}" for c in accounted)
+            low, high, coverage = median_interval(accounted)
+            lines.append(
+                f"{label}, by CPU accounting: {statistics.median(accounted):.1f}% of the pod's "
+                f"CPU [{each}]; median within [{low:.1f}, {high:.1f}] at {coverage:.0%} confidence"
             )
     for base in (MLSERVER_DEFAULT, MLSERVER_INLINE, KSERVE):
         for ours in (DW_OFF, DW_MONITOR):

@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
-
-RUN_PY = Path(__file__).resolve().parents[3] / "bench" / "serving" / "run.py"
-
-
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_serving_run", RUN_PY)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_interval_uses_order_statistics_with_binomial_coverage(bench: ModuleType) -> None:
@@ -46,6 +30,8 @@ def test_interval_holds_the_median_as_often_as_it_says(bench: ModuleType) -> Non
 
 
 def test_verdict_needs_the_whole_interval_on_one_side(bench: ModuleType) -> None:
-    assert bench.cost_verdict(0.9, 4.9).startswith("met")
-    assert bench.cost_verdict(5.1, 9.0).startswith("not met")
-    assert bench.cost_verdict(0.9, 5.1).startswith("not decided")
+    assert bench.cost_verdict(0.9, 4.9, 0.96).startswith("met")
+    assert bench.cost_verdict(5.1, 9.0, 0.96).startswith("not met")
+    assert bench.cost_verdict(0.9, 5.1, 0.96).startswith("not decided")
+    # Three runs reach 75% at best: no call either way.
+    assert bench.cost_verdict(0.9, 4.9, 0.75).startswith("too few runs")

@@ -981,6 +981,16 @@ def cost_verdict(low: float, high: float, coverage: float) -> str:
     return f"not decided by these runs (the target is {target}; run more)"
 
 
+def _spread(percents: list[float]) -> str:
+    """The median of per-run percentages, every run, and the interval for the median."""
+    each = "/".join(f"{c:.1f}" for c in percents)
+    low, high, coverage = median_interval(percents)
+    return (
+        f"{statistics.median(percents):.1f}% [{each}]; "
+        f"median within [{low:.1f}, {high:.1f}] at {coverage:.0%} confidence"
+    )
+
+
 def build_summary(runs: list[list[Result]]) -> str:
     """Medians over runs, with every run's value, per configuration."""
     names = list(dict.fromkeys(r.name for results in runs for r in results))
@@ -1009,11 +1019,9 @@ def build_summary(runs: list[list[Result]]) -> str:
                 off, on = by_name[DW_OFF], by_name[on_name]
                 costs.append(100 * (off.per_pod_core - on.per_pod_core) / off.per_pod_core)
         if costs:
-            each = "/".join(f"{c:.1f}" for c in costs)
             low, high, coverage = median_interval(costs)
             lines.append(
-                f"{label}: {statistics.median(costs):.1f}% of req/s per pod core [{each}]; "
-                f"median within [{low:.1f}, {high:.1f}] at {coverage:.0%} confidence: "
+                f"{label}, of req/s per pod core: {_spread(costs)}: "
                 f"{cost_verdict(low, high, coverage)}"
             )
         accounted = [
@@ -1023,12 +1031,7 @@ def build_summary(runs: list[list[Result]]) -> str:
             if r.name == on_name and r.cpu_cost is not None
         ]
         if accounted:
-            each = "/".join(f"{c:.1f}" for c in accounted)
-            low, high, coverage = median_interval(accounted)
-            lines.append(
-                f"{label}, by CPU accounting: {statistics.median(accounted):.1f}% of the pod's "
-                f"CPU [{each}]; median within [{low:.1f}, {high:.1f}] at {coverage:.0%} confidence"
-            )
+            lines.append(f"{label}, by CPU accounting, of the pod's CPU: {_spread(accounted)}")
     for base in (MLSERVER_DEFAULT, MLSERVER_INLINE, KSERVE):
         for ours in (DW_OFF, DW_MONITOR):
             per_core, raw = [], []

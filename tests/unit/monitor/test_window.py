@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from driftward_serving.monitor.config import MonitorConfig, parse_monitor_config
+from driftward_serving.monitor.counts import AUC_BINS
 from driftward_serving.monitor.profile import Profile, build_profile
 from driftward_serving.monitor.window import LabelRecord, LiveWindow, PredictionRecord
 
@@ -208,7 +209,17 @@ def test_label_batches_count_exactly_as_single_labels(
     assert a.classification.proba_labels == b.classification.proba_labels
     assert a.classification.log_loss_sum == pytest.approx(b.classification.log_loss_sum)
 
-    # A recount from the last window-size accepted labels, in arrival order.
+    confusion, positive, negative = recount_labels(records, labels, batched.capacity, AUC_BINS)
+    np.testing.assert_array_equal(a.classification.confusion, confusion)
+    np.testing.assert_array_equal(a.classification.auc_positive, positive)
+    np.testing.assert_array_equal(a.classification.auc_negative, negative)
+
+
+def recount_labels(
+    records: list[PredictionRecord], labels: list[LabelRecord], capacity: int, bins: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Confusion and AUC histograms of the last ``capacity`` accepted labels (two classes),
+    recounted from scratch in arrival order: the first label for a known id is accepted."""
     by_id = {r.id: r for r in records}
     seen: set[str] = set()
     accepted = []
@@ -216,23 +227,19 @@ def test_label_batches_count_exactly_as_single_labels(
         if label.id in by_id and label.id not in seen:
             seen.add(label.id)
             accepted.append(label)
-    kept = accepted[-batched.capacity :]
     confusion = np.zeros((3, 3), dtype=np.int64)
-    positive = np.zeros_like(a.classification.auc_positive)
-    negative = np.zeros_like(a.classification.auc_negative)
-    bins = positive.shape[1]
-    for label in kept:
+    positive = np.zeros((2, bins), dtype=np.int64)
+    negative = np.zeros((2, bins), dtype=np.int64)
+    for label in accepted[-capacity:]:
         record = by_id[label.id]
         truth = label.label if label.label in (0, 1) else 2
         confusion[int(record.output), truth] += 1  # type: ignore[call-overload]
         if truth == 2:
             continue
         for c, p in enumerate(record.proba):  # type: ignore[arg-type]
-            b_ = min(int(float(np.float32(p)) * bins), bins - 1)  # stored as float32
-            (positive if c == truth else negative)[c, b_] += 1
-    np.testing.assert_array_equal(a.classification.confusion, confusion)
-    np.testing.assert_array_equal(a.classification.auc_positive, positive)
-    np.testing.assert_array_equal(a.classification.auc_negative, negative)
+            cell = min(int(float(np.float32(p)) * bins), bins - 1)  # stored as float32
+            (positive if c == truth else negative)[c, cell] += 1
+    return confusion, positive, negative
 
 
 def test_malformed_records_are_rejected_not_fatal(profile: Profile, config: MonitorConfig) -> None:

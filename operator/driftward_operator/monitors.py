@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
+import msgspec
 
 from driftward_operator import api
 from driftward_operator.aggregate import PodWindow
@@ -105,8 +106,11 @@ class ProfileCache:
             "reference:"
             + hashlib.sha256(
                 json.dumps(
-                    config.model_dump(mode="json", by_alias=True, include={"reference", "features"})
-                    | {"task": config.model.task.value},
+                    {
+                        "reference": msgspec.to_builtins(config.reference),
+                        "features": msgspec.to_builtins(config.features),
+                        "task": config.model.task.value,
+                    },
                     sort_keys=True,
                 ).encode()
             ).hexdigest()

@@ -29,7 +29,11 @@ from driftward_serving.monitor.profile import (
     Task,
     profile_to_json,
 )
-from driftward_serving.monitor.settings import MonitorSettings
+from driftward_serving.monitor.settings import (
+    MonitorSettings,
+    SettingsError,
+    load_monitor_settings,
+)
 from driftward_serving.monitor.sources import (
     ReferenceError,
     build_reference_profile,
@@ -91,7 +95,11 @@ def main_monitor(argv: Sequence[str]) -> int:
         }.items()
         if value is not None
     }
-    settings = MonitorSettings(**overrides)
+    try:
+        settings = load_monitor_settings(os.environ, **overrides)
+    except SettingsError as error:
+        print(f"driftward monitor cannot start: {error}", file=sys.stderr)
+        return EXIT_USAGE
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )

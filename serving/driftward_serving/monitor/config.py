@@ -1,4 +1,4 @@
-"""The monitor configuration (the ConfigMap's ``monitor.json``) as validated pydantic models.
+"""The monitor configuration (the ConfigMap's ``monitor.json``) as validated msgspec structs.
 
 It is the CRD's ``spec.monitoring`` with defaults filled in, plus the model
 identity (docs/contracts.md). Field names are the CRD's camelCase, enum values
@@ -7,25 +7,24 @@ forms in older examples, such as ``"holm"`` or ``"ks"``, still read). A bad
 document raises ``ConfigError`` whose message names each bad field, the value
 given and what is allowed. This module must not read files or environment
 variables: the caller hands it a parsed document.
+
+msgspec rather than pydantic: the sidecar must import in under 0.5 s, and
+pydantic's import plus building these models was about a third of that.
+msgspec stops at the first problem in a document, so ``parse_monitor_config``
+checks each top-level section (and each feature) on its own, to report one
+problem per section rather than one in all.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Mapping
-from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from collections.abc import Iterator, Mapping
+from enum import Enum, StrEnum
+from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+import msgspec
+import msgspec.inspect
 
 from driftward_serving.monitor.profile import FeatureType, Task
 from driftward_serving.monitor.stats import Correction
@@ -91,35 +90,21 @@ _ALIASES: dict[str, str] = {
     "auc": "ROCAUC",
 }
 
-E = TypeVar("E", bound=StrEnum)
-
 
 def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def _enum_reader(enum: type[E]) -> Callable[[Any], Any]:
-    by_squashed = {_squash(member.value): member for member in enum}
-
-    def read(value: Any) -> Any:
-        if isinstance(value, enum) or not isinstance(value, str):
-            return value
-        squashed = _squash(value)
-        member = by_squashed.get(squashed) or by_squashed.get(_squash(_ALIASES.get(squashed, "")))
-        if member is None:
-            allowed = ", ".join(m.value for m in enum)
-            raise ValueError(f"{value!r} is not allowed; use one of {allowed}")
-        return member
-
-    return read
+@functools.cache
+def _members(enum: type[Enum]) -> dict[str, Enum]:
+    return {_squash(str(member.value)): member for member in enum}
 
 
-LooseTask = Annotated[Task, BeforeValidator(_enum_reader(Task))]
-LooseFeatureType = Annotated[FeatureType, BeforeValidator(_enum_reader(FeatureType))]
-LooseFormat = Annotated[ReferenceFormat, BeforeValidator(_enum_reader(ReferenceFormat))]
-LooseMethod = Annotated[DriftMethod, BeforeValidator(_enum_reader(DriftMethod))]
-LooseCorrection = Annotated[Correction, BeforeValidator(_enum_reader(Correction))]
-LooseMetric = Annotated[MetricName, BeforeValidator(_enum_reader(MetricName))]
+def loose_member(enum: type[Enum], text: str) -> Enum | None:
+    """The member of ``enum`` that ``text`` names, ignoring case, spaces and the old aliases."""
+    members = _members(enum)
+    squashed = _squash(text)
+    return members.get(squashed) or members.get(_squash(_ALIASES.get(squashed, "")))
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -133,26 +118,29 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION.findall(text))
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
+class _Section(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"
+):
+    pass
 
 
-class ModelIdentity(_Section):
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class ModelIdentity(_Section, frozen=True, kw_only=True):
     """Which model version this monitor watches."""
 
     name: str = ""
     version: str = ""
-    task: LooseTask = Task.CLASSIFICATION
+    task: Task = Task.CLASSIFICATION
 
 
-class ReferenceConfig(_Section):
+class ReferenceConfig(_Section, frozen=True, kw_only=True):
     """Where the reference lives and how it is pinned."""
 
-    uri: str = Field(min_length=1)
-    sha256: str = Field(pattern=r"^[a-f0-9]{64}$")
-    format: LooseFormat = ReferenceFormat.CSV
+    uri: Annotated[str, msgspec.Meta(min_length=1)]
+    sha256: Annotated[str, msgspec.Meta(pattern=r"^[a-f0-9]{64}$")]
+    format: ReferenceFormat = ReferenceFormat.CSV
     # Extensions over the CRD (optional): the dataset columns holding the
     # label, the model's prediction and its class probabilities, used to
     # profile the model's outputs and calibrate performance estimates.
@@ -160,24 +148,22 @@ class ReferenceConfig(_Section):
     prediction_column: str | None = None
     proba_columns: tuple[str, ...] = ()
 
-    @field_validator("uri")
-    @classmethod
-    def _known_scheme(cls, uri: str) -> str:
-        if not re.match(r"^(file|https?|s3)://.+", uri):
-            raise ValueError(f"{uri!r} must start with file://, http://, https:// or s3://")
-        return uri
+    def __post_init__(self) -> None:
+        if not re.match(r"^(file|https?|s3)://.+", self.uri):
+            raise ValueError(
+                f"uri {self.uri!r} must start with file://, http://, https:// or s3://"
+            )
 
 
-class FeatureConfig(_Section):
+class FeatureConfig(_Section, frozen=True, kw_only=True):
     """One input feature, in the model's order, with optional per-feature overrides."""
 
-    name: str = Field(min_length=1, max_length=253)
-    type: LooseFeatureType
-    method: LooseMethod | None = None
-    threshold: float | None = Field(default=None, ge=0)
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+    type: FeatureType
+    method: DriftMethod | None = None
+    threshold: NonNegative | None = None
 
-    @model_validator(mode="after")
-    def _method_suits_type(self) -> FeatureConfig:
+    def __post_init__(self) -> None:
         allowed = NUMERIC_METHODS if self.type is FeatureType.NUMERIC else CATEGORICAL_METHODS
         if self.method is not None and self.method not in allowed:
             names = ", ".join(m.value for m in allowed)
@@ -185,40 +171,36 @@ class FeatureConfig(_Section):
                 f"method {self.method.value!r} does not suit a {self.type.value} feature; "
                 f"use one of {names}"
             )
-        return self
 
 
-class WindowConfig(_Section):
+class WindowConfig(_Section, frozen=True, kw_only=True):
     """The sliding window of recent predictions."""
 
-    size: int = Field(default=5000, ge=100, le=1_000_000)
-    min_samples: int = Field(default=1000, ge=30)
+    size: Annotated[int, msgspec.Meta(ge=100, le=1_000_000)] = 5000
+    min_samples: Annotated[int, msgspec.Meta(ge=30)] = 1000
 
 
-class NumericDriftConfig(_Section):
+class NumericDriftConfig(_Section, frozen=True, kw_only=True):
     """Default method and effect-size floor for numeric features."""
 
-    method: LooseMethod = DriftMethod.KOLMOGOROV_SMIRNOV
-    threshold: float = Field(default=0.05, ge=0)
+    method: DriftMethod = DriftMethod.KOLMOGOROV_SMIRNOV
+    threshold: NonNegative = 0.05
 
-    @model_validator(mode="after")
-    def _suits(self) -> NumericDriftConfig:
+    def __post_init__(self) -> None:
         if self.method not in NUMERIC_METHODS:
             names = ", ".join(m.value for m in NUMERIC_METHODS)
             raise ValueError(f"method {self.method.value!r} is not numeric; use one of {names}")
         if self.method is DriftMethod.KOLMOGOROV_SMIRNOV and self.threshold > 1:
             raise ValueError(f"threshold {self.threshold} is a KS distance and must be at most 1")
-        return self
 
 
-class CategoricalDriftConfig(_Section):
+class CategoricalDriftConfig(_Section, frozen=True, kw_only=True):
     """Default method and effect-size floor for categorical features."""
 
-    method: LooseMethod = DriftMethod.CHI_SQUARE
-    threshold: float = Field(default=0.05, ge=0)
+    method: DriftMethod = DriftMethod.CHI_SQUARE
+    threshold: NonNegative = 0.05
 
-    @model_validator(mode="after")
-    def _suits(self) -> CategoricalDriftConfig:
+    def __post_init__(self) -> None:
         if self.method not in CATEGORICAL_METHODS:
             names = ", ".join(m.value for m in CATEGORICAL_METHODS)
             raise ValueError(f"method {self.method.value!r} is not categorical; use one of {names}")
@@ -226,98 +208,84 @@ class CategoricalDriftConfig(_Section):
             raise ValueError(
                 f"threshold {self.threshold} is a Jensen-Shannon distance and must be at most 1"
             )
-        return self
 
 
-class DriftConfig(_Section):
+class DriftConfig(_Section, frozen=True, kw_only=True):
     """How drift is judged across features."""
 
-    alpha: float = Field(default=0.01, gt=0, le=0.2)
-    correction: LooseCorrection = Correction.HOLM
+    alpha: Annotated[float, msgspec.Meta(gt=0, le=0.2)] = 0.01
+    correction: Correction = Correction.HOLM
     numeric: NumericDriftConfig = NumericDriftConfig()
     categorical: CategoricalDriftConfig = CategoricalDriftConfig()
     prediction_drift: bool = True
-    dataset_drift_share: float = Field(default=0.3, gt=0, le=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _prediction_block(cls, data: Any) -> Any:
-        # docs/contracts.md first showed {"prediction": {"enabled": true}}; the
-        # CRD field is predictionDrift. Read both.
-        if isinstance(data, Mapping) and "prediction" in data:
-            data = dict(data)
-            block = data.pop("prediction")
-            if isinstance(block, Mapping) and "predictionDrift" not in data:
-                data["predictionDrift"] = block.get("enabled", True)
-        return data
+    dataset_drift_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.3
 
 
-class PerformanceConfig(_Section):
+class PerformanceConfig(_Section, frozen=True, kw_only=True):
     """The metric a policy acts on and the baseline it is compared with."""
 
-    metric: LooseMetric
+    metric: MetricName
     baseline: float
-    max_degradation: float = Field(default=0.05, ge=0)
-    min_labels: int = Field(default=200, ge=10)
+    max_degradation: NonNegative = 0.05
+    min_labels: Annotated[int, msgspec.Meta(ge=10)] = 200
 
 
-class MonitorConfig(_Section):
+class MonitorConfig(_Section, frozen=True, kw_only=True):
     """The whole ``monitor.json``."""
 
     model: ModelIdentity = ModelIdentity()
     reference: ReferenceConfig
-    features: tuple[FeatureConfig, ...] = Field(min_length=1, max_length=500)
+    features: Annotated[tuple[FeatureConfig, ...], msgspec.Meta(min_length=1, max_length=500)]
     window: WindowConfig = WindowConfig()
     interval: str = "30s"
     drift: DriftConfig = DriftConfig()
     performance: PerformanceConfig | None = None
 
-    @field_validator("interval")
-    @classmethod
-    def _duration(cls, interval: str) -> str:
-        seconds = parse_duration(interval)
+    def __post_init__(self) -> None:
+        try:
+            seconds = parse_duration(self.interval)
+        except ValueError as error:
+            raise ValueError(f"interval: {error}") from None
         if not 0 < seconds <= 86_400:
-            raise ValueError(f"{interval!r} must be more than 0 and at most 24h")
-        return interval
-
-    @field_validator("features")
-    @classmethod
-    def _unique(cls, features: tuple[FeatureConfig, ...]) -> tuple[FeatureConfig, ...]:
+            raise ValueError(f"interval: {self.interval!r} must be more than 0 and at most 24h")
         seen: set[str] = set()
-        for feature in features:
+        for feature in self.features:
             if feature.name in seen:
-                raise ValueError(f"feature {feature.name!r} is listed twice; names must be unique")
+                raise ValueError(
+                    f"features: feature {feature.name!r} is listed twice; names must be unique"
+                )
             seen.add(feature.name)
-        return features
-
-    @model_validator(mode="after")
-    def _consistent(self) -> MonitorConfig:
         if self.window.min_samples > self.window.size:
             raise ValueError(
                 f"window.minSamples ({self.window.min_samples}) must not exceed "
                 f"window.size ({self.window.size})"
             )
         perf = self.performance
-        if perf is not None:
-            if perf.min_labels > self.window.size:
-                raise ValueError(
-                    f"performance.minLabels ({perf.min_labels}) must not exceed "
-                    f"window.size ({self.window.size})"
-                )
-            regression_metric = perf.metric in REGRESSION_METRICS
-            if regression_metric != (self.model.task is Task.REGRESSION):
-                raise ValueError(
-                    f"performance.metric {perf.metric.value!r} does not suit model.task "
-                    f"{self.model.task.value!r}: MAE, RMSE and R2 are for regression; "
-                    "Accuracy, F1Macro, F1Weighted, PrecisionMacro, RecallMacro, ROCAUC "
-                    "and LogLoss are for classification"
-                )
-        return self
+        if perf is None:
+            return
+        if perf.min_labels > self.window.size:
+            raise ValueError(
+                f"performance.minLabels ({perf.min_labels}) must not exceed "
+                f"window.size ({self.window.size})"
+            )
+        regression_metric = perf.metric in REGRESSION_METRICS
+        if regression_metric != (self.model.task is Task.REGRESSION):
+            raise ValueError(
+                f"performance.metric {perf.metric.value!r} does not suit model.task "
+                f"{self.model.task.value!r}: MAE, RMSE and R2 are for regression; "
+                "Accuracy, F1Macro, F1Weighted, PrecisionMacro, RecallMacro, ROCAUC "
+                "and LogLoss are for classification"
+            )
 
     @property
     def interval_seconds(self) -> float:
         """The evaluation interval in seconds."""
         return parse_duration(self.interval)
+
+    def to_json(self) -> dict[str, Any]:
+        """The config as ``monitor.json`` spells it (camelCase, enum values), defaults included."""
+        doc: dict[str, Any] = msgspec.to_builtins(self)
+        return doc
 
 
 def resolve_feature_test(
@@ -332,27 +300,164 @@ def resolve_feature_test(
     return method, threshold
 
 
-def _describe(error: Mapping[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "monitor.json"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "missing":
-        return f"{location}: is required"
-    if error["type"] == "extra_forbidden":
-        return f"{location}: is not a known field (got {error['input']!r})"
-    shown = repr(error["input"])
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    if "is not allowed" in message or error["type"] == "value_error":
-        return f"{location}: {message}"
-    return f"{location}: {message} (got {shown})"
+# --- reading a document -----------------------------------------------------
+
+
+def _canonical(value: Any, info: msgspec.inspect.Type, where: str, bad: dict[str, str]) -> Any:
+    """``value`` with each loosely spelled enum value replaced by its canonical spelling.
+
+    Strings that name no member are left for msgspec to refuse; ``bad`` maps
+    their location to the allowed values, so the message can list them.
+    """
+    if isinstance(info, msgspec.inspect.UnionType):
+        chosen = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        return _canonical(value, chosen[0], where, bad) if len(chosen) == 1 else value
+    if isinstance(info, msgspec.inspect.EnumType) and isinstance(value, str):
+        member = loose_member(info.cls, value)
+        if member is None:
+            bad[where] = ", ".join(m.value for m in info.cls)
+            return value
+        return member.value
+    if isinstance(info, msgspec.inspect.StructType) and isinstance(value, Mapping):
+        fields = {f.encode_name: f.type for f in info.fields}
+        return {
+            key: _canonical(item, fields[key], _join(where, key), bad) if key in fields else item
+            for key, item in value.items()
+        }
+    if isinstance(info, msgspec.inspect.VarTupleType) and isinstance(value, list):
+        return [
+            _canonical(item, info.item_type, _join(where, str(i)), bad)
+            for i, item in enumerate(value)
+        ]
+    return value
+
+
+def _join(where: str, part: str) -> str:
+    return f"{where}.{part}" if where else part
+
+
+def _legacy(doc: dict[str, Any]) -> dict[str, Any]:
+    # docs/contracts.md first showed drift.prediction = {"enabled": true}; the
+    # CRD field is drift.predictionDrift. Read both.
+    drift = doc.get("drift")
+    if isinstance(drift, Mapping) and "prediction" in drift:
+        drift = dict(drift)
+        block = drift.pop("prediction")
+        if isinstance(block, Mapping) and "predictionDrift" not in drift:
+            drift["predictionDrift"] = block.get("enabled", True)
+        doc = {**doc, "drift": drift}
+    return doc
+
+
+_ERROR = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_EXPECTED = re.compile(r"Expected `(?P<kind>[^`]+)`(?P<rule>.*?)(?:, got `[^`]+`)?")
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _parts(path: str) -> Iterator[str]:
+    for key, index in _PATH_PART.findall(path):
+        yield key or index
+
+
+def _got(doc: Any, location: str) -> str:
+    """`` (got <value>)`` for the value at ``location`` in ``doc``, or nothing if there is none."""
+    value = doc
+    try:
+        for part in location.split(".") if location else ():
+            value = value[int(part)] if isinstance(value, list) else value[part]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return ""
+    shown = repr(value)
+    return f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
+
+
+def describe_problem(
+    error: msgspec.ValidationError,
+    doc: Any,
+    prefix: str = "",
+    bad_enums: Mapping[str, str] | None = None,
+) -> str:
+    """One problem, as ``location: what is wrong (got value)``, from msgspec's message.
+
+    ``doc`` is what was converted (to show the value given), ``prefix`` the
+    location of that document, and ``bad_enums`` the allowed values at each
+    location holding a string that names no enum member.
+    """
+    bad_enums = bad_enums or {}
+    parsed = _ERROR.match(str(error))
+    assert parsed is not None  # the pattern matches any text
+    message = parsed["message"]
+    location = ".".join([prefix, *_parts(parsed["path"] or "")]).strip(".")
+    if field := re.fullmatch(r"Object missing required field `(.+)`", message):
+        return f"{_join(location, field[1])}: is required"
+    if field := re.fullmatch(r"Object contains unknown field `(.+)`", message):
+        where = _join(location, field[1])
+        return f"{where}: is not a known field{_got(doc, where)}"
+    if message.startswith("Invalid enum value") and location in bad_enums:
+        given = _got(doc, location).removeprefix(" (got ").removesuffix(")")
+        return f"{location}: {given} is not allowed; use one of {bad_enums[location]}"
+    if expected := re.fullmatch(
+        r"Expected `(?P<kind>[^`]+)`(?P<rule>.*?)(?:, got `[^`]+`)?", message
+    ):
+        rule = expected["rule"].replace("`", "")
+        problem = f"must be {expected['kind']}{rule}{_got(doc, location)}"
+        return f"{location}: {problem}" if location else problem
+    return f"{location}: {message}" if location else message
+
+
+def _problem(
+    value: Any, kind: Any, doc: Any, where: str, bad_enums: Mapping[str, str]
+) -> str | None:
+    try:
+        msgspec.convert(value, kind)
+    except msgspec.ValidationError as error:
+        return describe_problem(error, doc, where, bad_enums)
+    return None
+
+
+def _section_problems(doc: Mapping[str, Any], bad_enums: Mapping[str, str]) -> list[str]:
+    """The first problem in each top-level section (and in each feature) of ``doc``."""
+    fields = {f.encode_name: f for f in msgspec.structs.fields(MonitorConfig)}
+    problems = [
+        f"{name}: is required"
+        for name, field in fields.items()
+        if field.required and name not in doc
+    ]
+    for name, value in doc.items():
+        field = fields.get(name)
+        if field is None:
+            problems.append(f"{name}: is not a known field{_got(doc, name)}")
+            continue
+        if name == "features" and isinstance(value, list):
+            # Each feature on its own, so that every bad one is named.
+            bad_features = [
+                problem
+                for i, item in enumerate(value)
+                if (problem := _problem(item, FeatureConfig, doc, f"features.{i}", bad_enums))
+            ]
+            if bad_features:
+                problems.extend(bad_features)
+                continue
+        if problem := _problem(value, field.type, doc, name, bad_enums):
+            problems.append(problem)
+    return problems
 
 
 def parse_monitor_config(doc: Any) -> MonitorConfig:
     """Validate a parsed ``monitor.json``; ConfigError lists each bad field, value and rule."""
     if not isinstance(doc, Mapping):
         raise ConfigError(f"monitor.json must be a JSON object, got {type(doc).__name__}")
-    try:
-        return MonitorConfig.model_validate(doc)
-    except ValidationError as error:
-        problems = "\n  ".join(_describe(e) for e in error.errors(include_url=False))
-        raise ConfigError(f"monitor.json is not valid:\n  {problems}") from None
+    bad_enums: dict[str, str] = {}
+    doc = _canonical(_legacy(dict(doc)), _config_type(), "", bad_enums)
+    problems = _section_problems(doc, bad_enums)
+    if not problems:
+        try:
+            return msgspec.convert(doc, MonitorConfig)
+        except msgspec.ValidationError as error:
+            problems = [describe_problem(error, doc, "", bad_enums)]
+    raise ConfigError("monitor.json is not valid:\n  " + "\n  ".join(problems))
+
+
+@functools.cache
+def _config_type() -> msgspec.inspect.Type:
+    return msgspec.inspect.type_info(MonitorConfig)

@@ -250,7 +250,7 @@ def read_reference_profile_isolated(
     """
     if config.reference.format is ReferenceFormat.PROFILE:
         return read_reference_profile(config, max_bytes)
-    doc = config.model_dump(mode="json", by_alias=True)
+    doc = config.to_json()
     # spawn, not fork: the parent may already run threads (an event loop, uvicorn).
     context = multiprocessing.get_context("spawn")
     try:

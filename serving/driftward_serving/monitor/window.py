@@ -56,7 +56,7 @@ LOG_LOSS_EPSILON = 1e-15
 
 
 class PredictionLike(Protocol):
-    """Anything shaped like a prediction record (the HTTP layer's pydantic model is)."""
+    """Anything shaped like a prediction record (the HTTP layer's msgspec struct is)."""
 
     @property
     def id(self) -> str: ...

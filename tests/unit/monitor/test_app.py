@@ -157,7 +157,16 @@ def test_intake_refusals(
     assert too_many.status_code == 413
     invalid = client.post("/v1/records", content=b'{"predictions": [{"id": "a"}]}')
     assert invalid.status_code == 422
-    assert any("predictions.0.ts" in d for d in invalid.json()["details"])
+    assert invalid.json()["details"] == ["predictions.0.ts: is required"]
+    typed = client.post(
+        "/v1/records",
+        content=b'{"predictions": [{"id": "a", "ts": "noon", "features": []}]}',
+    )
+    assert typed.status_code == 422
+    assert typed.json()["details"] == ["predictions.0.ts: must be float (got 'noon')"]
+    garbage = client.post("/v1/records", content=b"{not json")
+    assert garbage.status_code == 422
+    assert garbage.json()["details"][0].startswith("the body is not JSON")
     wrong = client.post("/v1/records", json={**_payload([]), "version": "v9"})
     assert wrong.status_code == 409
     assert "watches version 'v2', not 'v9'" in wrong.json()["error"]
@@ -168,7 +177,7 @@ def test_intake_refusals(
     )
     assert (
         sample("driftward_monitor_record_batches_rejected_total", {**LABELS, "reason": "invalid"})
-        == 1
+        == 3
     )
     assert (
         sample(
@@ -293,10 +302,11 @@ def test_scipy_special_is_loaded_at_start_up_not_at_the_first_evaluation(
 import sys, warnings
 from prometheus_client import CollectorRegistry
 from driftward_serving.monitor.app import create_app
-from driftward_serving.monitor.settings import MonitorSettings
+from driftward_serving.monitor.settings import load_monitor_settings
 warnings.simplefilter("ignore")
 from starlette.testclient import TestClient
-app = create_app(MonitorSettings(config_path={str(config_path)!r}), CollectorRegistry())
+settings = load_monitor_settings({{}}, config_path={str(config_path)!r})
+app = create_app(settings, CollectorRegistry())
 before = "scipy.special" in sys.modules
 with TestClient(app) as client:
     assert client.get("/readyz").status_code == 200

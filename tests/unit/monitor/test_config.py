@@ -103,11 +103,11 @@ def _error(doc: dict[str, Any]) -> str:
         ),
         (
             {"drift": {"alpha": 0.5}},
-            "drift.alpha: Input should be less than or equal to 0.2 (got 0.5)",
+            "drift.alpha: must be float <= 0.2 (got 0.5)",
         ),
         (
             {"window": {"size": 50}},
-            "window.size: Input should be greater than or equal to 100 (got 50)",
+            "window.size: must be int >= 100 (got 50)",
         ),
         (
             {"window": {"size": 500, "minSamples": 600}},
@@ -139,10 +139,35 @@ def _error(doc: dict[str, Any]) -> str:
             "threshold 2.0 is a KS distance and must be at most 1",
         ),
         ({"surprise": 1}, "surprise: is not a known field (got 1)"),
+        ({"window": {"sizes": 10}}, "window.sizes: is not a known field (got 10)"),
+        ({"features": []}, "features: must be array of length >= 1 (got [])"),
+        ({"window": {"size": "big"}}, "window.size: must be int (got 'big')"),
     ],
 )
 def test_errors_name_field_value_and_rule(overrides: dict[str, Any], expected: str) -> None:
     assert expected in _error(config_doc(**overrides))
+
+
+def test_every_bad_section_and_feature_is_listed() -> None:
+    message = _error(
+        config_doc(
+            window={"size": 50},
+            drift={"alpha": 0.5},
+            features=[{"name": "x", "type": "text"}, {"name": "", "type": "Numeric"}],
+        )
+    )
+    assert "window.size: must be int >= 100 (got 50)" in message
+    assert "drift.alpha: must be float <= 0.2 (got 0.5)" in message
+    assert "features.0.type: 'text' is not allowed" in message
+    assert "features.1.name: must be str of length >= 1 (got '')" in message
+
+
+def test_config_round_trips_through_its_json() -> None:
+    config = parse_monitor_config(config_doc(drift={"numeric": {"method": "ks"}}))
+    doc = config.to_json()
+    assert doc["drift"]["numeric"]["method"] == "KolmogorovSmirnov"
+    assert doc["window"]["minSamples"] == config.window.min_samples
+    assert parse_monitor_config(doc) == config
 
 
 def test_missing_fields_are_named() -> None:

@@ -22,6 +22,11 @@ from driftward_serving.monitor.profile import (
     compute_profile_digest,
     profile_from_json,
 )
+from driftward_serving.monitor.settings import (
+    MonitorSettings,
+    SettingsError,
+    load_monitor_settings,
+)
 from driftward_serving.monitor.sources import (
     ReferenceError,
     build_reference_profile,
@@ -191,10 +196,42 @@ def test_monitor_command_explains_a_bad_config(
     assert "drift.correction: 'sometimes' is not allowed" in capsys.readouterr().err
 
 
+def test_monitor_command_explains_a_bad_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRIFTWARD_MONITOR_JOIN_BUFFER_SIZE", "lots")
+    assert main_monitor(["--config-path", str(tmp_path / "monitor.json")]) == 2
+    assert (
+        "monitor setting DRIFTWARD_MONITOR_JOIN_BUFFER_SIZE is not valid: "
+        "must be int (got 'lots')" in capsys.readouterr().err
+    )
+    monkeypatch.delenv("DRIFTWARD_MONITOR_JOIN_BUFFER_SIZE")
+    assert main_monitor(["--port", "70000"]) == 2
+    assert "--port is not valid: must be int <= 65535 (got 70000)" in capsys.readouterr().err
+
+
+def test_settings_come_from_the_prefixed_environment_and_flags_win() -> None:
+    environ = {
+        "DRIFTWARD_MONITOR_PORT": "8181",
+        "DRIFTWARD_MONITOR_CONFIG_PATH": "/cfg/monitor.json",
+        "DRIFTWARD_MONITOR_MAX_BATCH_SIZE": "50",
+        "DRIFTWARD_MONITOR_SOMETHING_NEW": "ignored",
+        "DRIFTWARD_SERVING_PORT": "1",
+    }
+    settings = load_monitor_settings(environ, port=9000)
+    assert settings.port == 9000
+    assert settings.config_path == Path("/cfg/monitor.json")
+    assert settings.max_batch_size == 50
+    assert settings.metrics_port == MonitorSettings().metrics_port
+    with pytest.raises(SettingsError, match=r"DRIFTWARD_MONITOR_MAX_BATCH_SIZE .*>= 1 \(got '0'\)"):
+        load_monitor_settings({"DRIFTWARD_MONITOR_MAX_BATCH_SIZE": "0"})
+
+
 def test_the_app_import_path_stays_light() -> None:
     code = (
         "import sys, driftward_serving.monitor.app, driftward_serving.monitor.cli\n"
-        "heavy = ['sklearn', 'pandas', 'pyarrow', 'scipy', 'matplotlib', 'fastapi', 'uvicorn']\n"
+        "heavy = ['sklearn', 'pandas', 'pyarrow', 'scipy', 'matplotlib', 'fastapi', 'uvicorn',\n"
+        "         'pydantic']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     result = subprocess.run(

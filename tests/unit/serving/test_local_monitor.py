@@ -283,7 +283,7 @@ def _local_args(tmp_path: Path, *extra: str) -> list[str]:
         ),
         (
             ["--features", "a", "--reference", "{ref}", "--window-size", "50"],
-            "window.size: Input should be greater than or equal to 100 (got 50)",
+            "window.size: must be int >= 100 (got 50)",
         ),
         (
             ["--features", "a", "--reference", "{ref}", "--baseline", "0.9", "--metric", "MAE"],

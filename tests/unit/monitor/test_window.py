@@ -103,6 +103,32 @@ def test_memory_stays_bounded_under_ten_windows_of_traffic(
     assert window.join_evictions == 10_000 - 2_000 - 4_000  # unlabelled ids pushed out
 
 
+def test_resent_prediction_ids_leave_the_join_buffer_once(
+    rng: np.random.Generator, profile: Profile, config: MonitorConfig
+) -> None:
+    window = LiveWindow(profile, config, join_buffer_size=1_000)
+    sent: list[str] = []
+
+    def send(records: list[PredictionRecord]) -> int:
+        sent.extend(r.id for r in records)
+        return window.add_predictions(records).duplicate_predictions
+
+    base = make_predictions(rng, 3_000)
+    assert send(base[:500]) == 0
+    assert send(base[100:200]) == 100  # sent again: the newer slot is the one that counts
+    assert send([base[600], *base[500:700]]) == 1  # p600 twice in one batch
+    assert window.add_labels([LabelRecord("p150", 0.0, 1)]).accepted_labels == 1
+    for start in range(700, 3_000, 450):
+        send(base[start : start + 450])
+        # Reference: an id is joinable while its latest sending is among the last 1,000.
+        latest = {ident: seq for seq, ident in enumerate(sent)}
+        joinable = {i for i, seq in latest.items() if seq >= len(sent) - 1_000}
+        assert window.sizes().join_ids == len(joinable)
+    pushed_out = len(set(sent)) - len(joinable)
+    assert window.join_evictions == pushed_out - 1  # p150 left labelled
+    assert window.add_labels([LabelRecord("p150", 0.0, 1)]).accepted_labels == 0
+
+
 def test_labels_join_and_are_classified(
     rng: np.random.Generator, profile: Profile, config: MonitorConfig
 ) -> None:

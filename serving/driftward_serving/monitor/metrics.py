@@ -156,10 +156,16 @@ class MonitorMetrics:
 
     def _initialise(self, features: Sequence[str], metrics: Sequence[MetricName]) -> None:
         ids = self._ids
-        for outcome in PREDICTION_OUTCOMES:
-            self.predictions.labels(**ids, outcome=outcome)
-        for outcome in LABEL_OUTCOMES:
-            self.labels.labels(**ids, outcome=outcome)
+        # The intake's children, looked up once: labels() costs ~5 us, and every
+        # record batch counts nine outcomes.
+        self._prediction_counts = {
+            outcome: self.predictions.labels(**ids, outcome=outcome)
+            for outcome in PREDICTION_OUTCOMES
+        }
+        self._label_counts = {
+            outcome: self.labels.labels(**ids, outcome=outcome) for outcome in LABEL_OUTCOMES
+        }
+        self._join_eviction_count = self.join_evictions.labels(**ids)
         for reason in BATCH_REJECTIONS:
             self.batches_rejected.labels(**ids, reason=reason)
         for outcome in ("ok", "error"):
@@ -186,19 +192,19 @@ class MonitorMetrics:
 
     def observe_intake(self, result: IntakeResult, join_evictions: int) -> None:
         """Count one batch's records and labels."""
-        ids = self._ids
-        self.predictions.labels(**ids, outcome="accepted").inc(result.accepted_predictions)
-        self.predictions.labels(**ids, outcome="rejected").inc(result.rejected_predictions)
-        self.predictions.labels(**ids, outcome="duplicate").inc(result.duplicate_predictions)
-        for outcome, value in (
-            ("joined", result.accepted_labels),
-            ("unknown", result.unknown_labels),
-            ("duplicate", result.duplicate_labels),
-            ("late", result.late_labels),
-            ("invalid", result.invalid_labels),
+        for counter, value in (
+            (self._prediction_counts["accepted"], result.accepted_predictions),
+            (self._prediction_counts["rejected"], result.rejected_predictions),
+            (self._prediction_counts["duplicate"], result.duplicate_predictions),
+            (self._label_counts["joined"], result.accepted_labels),
+            (self._label_counts["unknown"], result.unknown_labels),
+            (self._label_counts["duplicate"], result.duplicate_labels),
+            (self._label_counts["late"], result.late_labels),
+            (self._label_counts["invalid"], result.invalid_labels),
+            (self._join_eviction_count, join_evictions),
         ):
-            self.labels.labels(**ids, outcome=outcome).inc(value)
-        self.join_evictions.labels(**ids).inc(join_evictions)
+            if value:
+                counter.inc(value)
 
     def observe_rejected_batch(self, reason: str) -> None:
         """Count a batch refused whole."""

@@ -375,6 +375,33 @@ def test_columns_count_exactly_as_records_do(
     assert (got.first_ts, got.last_ts) == (want.first_ts, want.last_ts)
 
 
+def test_lazily_binned_columns_count_exactly_whenever_the_window_is_read(
+    rng: np.random.Generator, reference: dict[str, Any]
+) -> None:
+    codes = {name: float(i) for i, name in enumerate(COLORS)}
+    coded = {**reference, "color": [codes[c] for c in reference["color"]]}
+    profile = build_profile(coded, FEATURES, target="y", proba_columns=["p0", "p1"])
+    config = parse_monitor_config(config_doc())
+    by_records = LiveWindow(profile, config, join_buffer_size=1_500)
+    mixed = LiveWindow(profile, config, join_buffer_size=1_500)
+    records = _coded(make_predictions(rng, 6_000, shift=0.2))
+    for number, start in enumerate(range(0, len(records), 350)):
+        batch = records[start : start + 350]
+        by_records.add_predictions(batch)
+        if number % 3 == 2:
+            mixed.add_predictions(batch)  # JSON rows among lazily binned column rows
+        else:
+            _add_as_columns(mixed, batch, text_output=False)
+        if number % 4 in (1, 2):  # read sometimes: rows in the window get binned then
+            got, want = mixed.snapshot(), by_records.snapshot()
+            for name in want.features:
+                np.testing.assert_array_equal(got.features[name], want.features[name])
+    got, want = mixed.snapshot(), by_records.snapshot()
+    for name in want.features:
+        np.testing.assert_array_equal(got.features[name], want.features[name])
+    assert sum(got.features["x"]) == got.samples == 1_000
+
+
 def test_columns_of_the_wrong_width_are_rejected_and_bad_probabilities_ignored(
     profile: Profile, config: MonitorConfig
 ) -> None:

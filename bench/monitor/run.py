@@ -347,20 +347,31 @@ def run_window(columns: int, reference: np.ndarray) -> dict[str, Any]:
         window = LiveWindow(profile, config, join_buffer_size=50_000)
         sent, ingest_seconds = 0, 0.0
         table[size] = {}
+
+        def send(window: LiveWindow) -> float:
+            nonlocal sent
+            # As a binary record batch arrives: columns, one id string per row.
+            ids = [f"{sent + i:032x}" for i in range(batch)]
+            stamps = sent + np.arange(batch, dtype=np.float64)
+            started = time.perf_counter()
+            window.add_prediction_columns(ids, stamps, rows, outputs, None)
+            sent += batch
+            return time.perf_counter() - started
+
         for volume in volumes:
             while sent < volume:
-                # As a binary record batch arrives: columns, one id string per row.
-                ids = [f"{sent + i:032x}" for i in range(batch)]
-                stamps = sent + np.arange(batch, dtype=np.float64)
-                started = time.perf_counter()
-                window.add_prediction_columns(ids, stamps, rows, outputs, None)
-                ingest_seconds += time.perf_counter() - started
-                sent += batch
+                ingest_seconds += send(window)
             compute_verdict(profile, config, window.snapshot(), now=0.0)  # warm
-            seconds, _ = timed(
-                lambda w=window, c=config: compute_verdict(profile, c, w.snapshot(), now=0.0), 9
-            )
-            table[size][volume] = seconds
+            # Each timed evaluation follows a fresh batch, so it includes binning the
+            # window's waiting rows (numeric columns are binned when the window is read).
+            evaluations = []
+            for _ in range(5):
+                ingest_seconds += send(window)
+                seconds, _ = timed(
+                    lambda w=window, c=config: compute_verdict(profile, c, w.snapshot(), 0.0), 1
+                )
+                evaluations.append(seconds)
+            table[size][volume] = statistics.median(evaluations)
         ingest[size] = ingest_seconds / sent
     exact = {
         size: timed(lambda s=size: numpy_exact_ks(reference, reference[:, :s]), 1)[0]
@@ -385,10 +396,12 @@ def run_window(columns: int, reference: np.ndarray) -> dict[str, Any]:
         ],
     )
     print(
-        "\nThe window keeps bin counts updated on insert and eviction, so an evaluation reads "
-        "fixed-size count arrays: its cost depends on features x bins, not on the traffic or "
-        "the window size. The last column is what a monitor keeping raw values would pay "
-        "(exact KS of the window against a 100k reference)."
+        "\nThe window keeps bin counts updated on insert and eviction; numeric column batches "
+        "are binned when the window is read, and only the rows still in it. Each evaluation "
+        "here follows a fresh 10,000-row batch, so it includes binning up to 10,000 rows: its "
+        "cost depends on features x bins and the rows that arrived since the last read (at "
+        "most the window), never on the traffic before. The last column is what a monitor "
+        "keeping raw values would pay (exact KS of the window against a 100k reference)."
     )
     return {
         "evaluation_seconds": {str(s): {str(v): t for v, t in d.items()} for s, d in table.items()},

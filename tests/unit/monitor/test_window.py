@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from driftward_serving.monitor import window as window_module
 from driftward_serving.monitor.config import MonitorConfig, parse_monitor_config
 from driftward_serving.monitor.counts import AUC_BINS
 from driftward_serving.monitor.profile import Profile, build_profile
@@ -375,9 +376,14 @@ def test_columns_count_exactly_as_records_do(
     assert (got.first_ts, got.last_ts) == (want.first_ts, want.last_ts)
 
 
+@pytest.mark.parametrize("settle_limit", [10**9, 300])
 def test_lazily_binned_columns_count_exactly_whenever_the_window_is_read(
-    rng: np.random.Generator, reference: dict[str, Any]
+    rng: np.random.Generator,
+    reference: dict[str, Any],
+    settle_limit: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(window_module, "SETTLE_LIMIT_VALUES", settle_limit)
     codes = {name: float(i) for i, name in enumerate(COLORS)}
     coded = {**reference, "color": [codes[c] for c in reference["color"]]}
     profile = build_profile(coded, FEATURES, target="y", proba_columns=["p0", "p1"])
@@ -392,6 +398,9 @@ def test_lazily_binned_columns_count_exactly_whenever_the_window_is_read(
             mixed.add_predictions(batch)  # JSON rows among lazily binned column rows
         else:
             _add_as_columns(mixed, batch, text_output=False)
+        waiting = int(mixed._pending.sum())
+        assert mixed._pending_rows == waiting
+        assert waiting * 3 <= settle_limit + 350 * 3  # intake bins a backlog past the limit
         if number % 4 in (1, 2):  # read sometimes: rows in the window get binned then
             got, want = mixed.snapshot(), by_records.snapshot()
             for name in want.features:

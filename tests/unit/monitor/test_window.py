@@ -332,6 +332,13 @@ def _coded(records: list[PredictionRecord]) -> list[PredictionRecord]:
     ]
 
 
+def _coded_profile(reference: dict[str, Any]) -> Profile:
+    """The reference profile with color as the numeric code a model would see."""
+    codes = {name: float(i) for i, name in enumerate(COLORS)}
+    coded = {**reference, "color": [codes[c] for c in reference["color"]]}
+    return build_profile(coded, FEATURES, target="y", proba_columns=["p0", "p1"])
+
+
 def _add_as_columns(window: LiveWindow, records: list[PredictionRecord], text_output: bool) -> Any:
     outputs = np.array([r.output for r in records])
     return window.add_prediction_columns(
@@ -347,10 +354,7 @@ def _add_as_columns(window: LiveWindow, records: list[PredictionRecord], text_ou
 def test_columns_count_exactly_as_records_do(
     rng: np.random.Generator, reference: dict[str, Any], text_output: bool
 ) -> None:
-    codes = {name: float(i) for i, name in enumerate(COLORS)}
-    coded = {**reference, "color": [codes[c] for c in reference["color"]]}
-    profile = build_profile(coded, FEATURES, target="y", proba_columns=["p0", "p1"])
-    config = parse_monitor_config(config_doc())
+    profile, config = _coded_profile(reference), parse_monitor_config(config_doc())
     by_records = LiveWindow(profile, config, join_buffer_size=1_500)
     by_columns = LiveWindow(profile, config, join_buffer_size=1_500)
     records = _coded(make_predictions(rng, 2_700, shift=0.3))
@@ -384,10 +388,7 @@ def test_lazily_binned_columns_count_exactly_whenever_the_window_is_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(window_module, "SETTLE_LIMIT_VALUES", settle_limit)
-    codes = {name: float(i) for i, name in enumerate(COLORS)}
-    coded = {**reference, "color": [codes[c] for c in reference["color"]]}
-    profile = build_profile(coded, FEATURES, target="y", proba_columns=["p0", "p1"])
-    config = parse_monitor_config(config_doc())
+    profile, config = _coded_profile(reference), parse_monitor_config(config_doc())
     by_records = LiveWindow(profile, config, join_buffer_size=1_500)
     mixed = LiveWindow(profile, config, join_buffer_size=1_500)
     records = _coded(make_predictions(rng, 6_000, shift=0.2))

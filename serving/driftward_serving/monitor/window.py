@@ -404,7 +404,7 @@ class LiveWindow:
         return bins
 
     def _settle(self) -> None:
-        """Bin the numeric features of the rows in the window that still wait (see __init__)."""
+        """Bin the numeric features of the window rows that still wait (`_init_drift_window`)."""
         slots = np.flatnonzero(self._pending)
         if not slots.size:
             return

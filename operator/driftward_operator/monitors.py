@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-import msgspec
 
 from driftward_operator import api
 from driftward_operator.aggregate import PodWindow
@@ -107,10 +106,11 @@ class ProfileCache:
             + hashlib.sha256(
                 json.dumps(
                     {
-                        "reference": msgspec.to_builtins(config.reference),
-                        "features": msgspec.to_builtins(config.features),
-                        "task": config.model.task.value,
-                    },
+                        key: value
+                        for key, value in config.to_json().items()
+                        if key in ("reference", "features")
+                    }
+                    | {"task": config.model.task.value},
                     sort_keys=True,
                 ).encode()
             ).hexdigest()

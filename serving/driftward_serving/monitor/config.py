@@ -359,16 +359,22 @@ def _parts(path: str) -> Iterator[str]:
         yield key or index
 
 
-def _got(doc: Any, location: str) -> str:
-    """`` (got <value>)`` for the value at ``location`` in ``doc``, or nothing if there is none."""
+def _shown_at(doc: Any, location: str) -> str | None:
+    """The repr of the value at ``location`` in ``doc`` (shortened), or None if there is none."""
     value = doc
     try:
         for part in location.split(".") if location else ():
             value = value[int(part)] if isinstance(value, list) else value[part]
     except (KeyError, IndexError, TypeError, ValueError):
-        return ""
+        return None
     shown = repr(value)
-    return f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _got(doc: Any, location: str) -> str:
+    """`` (got <value>)`` for the value at ``location`` in ``doc``, or nothing if there is none."""
+    shown = _shown_at(doc, location)
+    return "" if shown is None else f" (got {shown})"
 
 
 def describe_problem(
@@ -394,11 +400,9 @@ def describe_problem(
         where = _join(location, field[1])
         return f"{where}: is not a known field{_got(doc, where)}"
     if message.startswith("Invalid enum value") and location in bad_enums:
-        given = _got(doc, location).removeprefix(" (got ").removesuffix(")")
+        given = _shown_at(doc, location)
         return f"{location}: {given} is not allowed; use one of {bad_enums[location]}"
-    if expected := re.fullmatch(
-        r"Expected `(?P<kind>[^`]+)`(?P<rule>.*?)(?:, got `[^`]+`)?", message
-    ):
+    if expected := _EXPECTED.fullmatch(message):
         rule = expected["rule"].replace("`", "")
         problem = f"must be {expected['kind']}{rule}{_got(doc, location)}"
         return f"{location}: {problem}" if location else problem

@@ -286,7 +286,6 @@ class LiveWindow:
         self._counts = np.zeros(self._scratch + 1, dtype=np.int64)
         self._raw = np.zeros((w, self._numeric_features.size), dtype=np.float64)
         self._pending = np.zeros(w, dtype=bool)
-        self._pending_rows = 0
         self._ts = np.zeros(w, dtype=np.float64)
 
     def _init_performance(self) -> None:
@@ -413,7 +412,6 @@ class LiveWindow:
         self._bins[np.ix_(slots, numeric)] = bins
         self._counts += np.bincount(bins.ravel(), minlength=self._counts.size)
         self._pending[slots] = False
-        self._pending_rows = 0
 
     def _outputs(self, chunk: Sequence[PredictionLike]) -> _Outputs:
         n, k = len(chunk), self._k
@@ -486,7 +484,6 @@ class LiveWindow:
         # join eviction below may overwrite when both have the same size.
         evicted = seqs[seqs >= w] - w
         if evicted.size:
-            self._pending_rows -= int(self._pending[evicted % w].sum())
             old = self._bins[evicted % w]
             self._counts -= np.bincount(old.ravel(), minlength=self._counts.size)
             self._estimated_update(evicted % j, -1)
@@ -497,8 +494,7 @@ class LiveWindow:
         self._pending[slots] = raw is not None
         if raw is not None:
             self._raw[slots] = raw
-            self._pending_rows += n
-            if self._pending_rows * raw.shape[1] > SETTLE_LIMIT_VALUES:
+            if np.count_nonzero(self._pending) * raw.shape[1] > SETTLE_LIMIT_VALUES:
                 self._settle()  # a large window: no read should have to bin all of it
         self._ts[slots] = ts
 

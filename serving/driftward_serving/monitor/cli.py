@@ -9,17 +9,19 @@ exits 2, rather than a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, make_asgi_app
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from driftward_serving.monitor.config import ConfigError, ReferenceFormat
 from driftward_serving.monitor.profile import (
@@ -43,6 +45,8 @@ from driftward_serving.monitor.sources import (
 
 EXIT_USAGE = 2
 
+log = logging.getLogger("driftward.monitor")
+
 
 def _monitor_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -58,27 +62,62 @@ def _monitor_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class MonitorStartError(Exception):
+    """The monitor cannot start serving (a port taken, an address not local)."""
+
+
+def listen(host: str, port: int, role: str) -> socket.socket:
+    """Bind and listen on ``host:port``; MonitorStartError names the role and the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as error:
+        raise MonitorStartError(
+            f"cannot listen on {host}:{port} for the {role}: {error.strerror or error}"
+        ) from error
+
+
+def by_listener(api: ASGIApp, metrics: ASGIApp, metrics_port: int) -> ASGIApp:
+    """One ASGI app for both listeners: the metrics port gets ``metrics``, all else ``api``.
+
+    One uvicorn server on two sockets costs one event loop and one set of timers,
+    where two servers cost twice (most of the monitor's idle CPU). Lifespan events
+    go to the API app, which owns the monitor's state.
+    """
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if scope["type"] != "lifespan" and server is not None and server[1] == metrics_port:
+            await metrics(scope, receive, send)
+        else:
+            await api(scope, receive, send)
+
+    return dispatch
+
+
 async def serve_monitor(settings: MonitorSettings, registry: CollectorRegistry) -> None:
-    """Serve the monitor API and its metrics until cancelled (both on ``settings.host``)."""
+    """Serve the monitor API and its metrics until stopped, both on ``settings.host``."""
     import uvicorn  # noqa: PLC0415 -- not needed by the app itself or its tests
 
     from driftward_serving.monitor.app import create_app  # noqa: PLC0415
 
-    app = create_app(settings, registry)
-    level = settings.log_level.lower()
-    api = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level=level)
-    )
-    metrics = uvicorn.Server(
-        uvicorn.Config(
-            make_asgi_app(registry),
-            host=settings.host,
-            port=settings.metrics_port,
-            log_level="warning",
-            lifespan="off",
+    with contextlib.ExitStack() as stack:
+        sockets = [
+            stack.enter_context(listen(settings.host, settings.port, "monitor API")),
+            stack.enter_context(listen(settings.host, settings.metrics_port, "monitor metrics")),
+        ]
+        app = by_listener(
+            create_app(settings, registry), make_asgi_app(registry), settings.metrics_port
         )
-    )
-    await asyncio.gather(api.serve(), metrics.serve())
+        log.info(
+            "monitor API on http://%s:%d, metrics on http://%s:%d/metrics",
+            settings.host,
+            settings.port,
+            settings.host,
+            settings.metrics_port,
+        )
+        config = uvicorn.Config(app, log_level=settings.log_level.lower())
+        await uvicorn.Server(config).serve(sockets=sockets)
 
 
 def main_monitor(argv: Sequence[str]) -> int:
@@ -103,9 +142,11 @@ def main_monitor(argv: Sequence[str]) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
+    import uvloop  # noqa: PLC0415 -- the event loop serving uses too; only needed to run
+
     try:
-        asyncio.run(serve_monitor(settings, CollectorRegistry()))
-    except (ConfigError, ReferenceError) as error:
+        uvloop.run(serve_monitor(settings, CollectorRegistry()))
+    except (ConfigError, ReferenceError, MonitorStartError) as error:
         print(f"driftward monitor cannot start: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -93,10 +93,17 @@ def load_monitor_settings(
     for name, value in overrides.items():
         values[name], sources[name] = value, f"--{name.replace('_', '-')}"
     try:
-        return msgspec.convert(values, MonitorSettings, strict=False, dec_hook=_path)
+        settings = msgspec.convert(values, MonitorSettings, strict=False, dec_hook=_path)
     except msgspec.ValidationError as error:
         problem = describe_problem(error, values)
         name, _, rest = problem.partition(":")
         raise SettingsError(
             f"monitor setting {sources.get(name, name)} is not valid:{rest}"
         ) from None
+    if settings.port == settings.metrics_port:
+        raise SettingsError(
+            f"monitor settings {sources.get('port', 'port')} and "
+            f"{sources.get('metrics_port', 'metrics_port')} are both {settings.port}; "
+            "the API and the metrics need two different ports"
+        )
+    return settings

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from driftward_serving.monitor.cli import main_monitor, main_profile, parse_feature_specs
+from driftward_serving.monitor.cli import (
+    by_listener,
+    main_monitor,
+    main_profile,
+    parse_feature_specs,
+)
 from driftward_serving.monitor.config import ReferenceFormat, parse_monitor_config
 from driftward_serving.monitor.profile import (
     FeatureType,
@@ -208,6 +215,59 @@ def test_monitor_command_explains_a_bad_setting(
     monkeypatch.delenv("DRIFTWARD_MONITOR_JOIN_BUFFER_SIZE")
     assert main_monitor(["--port", "70000"]) == 2
     assert "--port is not valid: must be int <= 65535 (got 70000)" in capsys.readouterr().err
+
+
+def test_monitor_command_names_the_port_it_cannot_listen_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (
+        socket.create_server(("127.0.0.1", 0)) as taken,
+        socket.create_server(("127.0.0.1", 0)) as spare,
+    ):
+        busy, free = taken.getsockname()[1], spare.getsockname()[1]
+        spare.close()
+        argv = ["--config-path", str(tmp_path / "monitor.json"), "--host", "127.0.0.1"]
+        assert main_monitor([*argv, "--port", str(free), "--metrics-port", str(busy)]) == 2
+        assert (
+            f"driftward monitor cannot start: cannot listen on 127.0.0.1:{busy} "
+            "for the monitor metrics: " in capsys.readouterr().err
+        )
+        assert main_monitor([*argv, "--port", str(busy), "--metrics-port", str(free)]) == 2
+        assert f"127.0.0.1:{busy} for the monitor API" in capsys.readouterr().err
+
+
+def test_monitor_command_refuses_one_port_for_both_listeners(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main_monitor(["--port", "9100", "--metrics-port", "9100"]) == 2
+    assert (
+        "monitor settings --port and --metrics-port are both 9100; "
+        "the API and the metrics need two different ports" in capsys.readouterr().err
+    )
+
+
+def test_one_server_routes_each_listener_to_its_app() -> None:
+    calls: list[tuple[str, str]] = []
+
+    def recorder(name: str) -> Any:
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            calls.append((name, scope["type"]))
+
+        return app
+
+    app = by_listener(recorder("api"), recorder("metrics"), metrics_port=9091)
+
+    async def call(scope: dict[str, Any]) -> None:
+        await app(scope, None, None)  # type: ignore[arg-type]
+
+    for scope in (
+        {"type": "http", "server": ("10.0.0.5", 9091), "path": "/metrics"},
+        {"type": "http", "server": ("10.0.0.5", 8081), "path": "/metrics"},
+        {"type": "http", "server": None, "path": "/v1/records"},
+        {"type": "lifespan"},
+    ):
+        asyncio.run(call(scope))
+    assert calls == [("metrics", "http"), ("api", "http"), ("api", "http"), ("api", "lifespan")]
 
 
 def test_settings_come_from_the_prefixed_environment_and_flags_win() -> None:

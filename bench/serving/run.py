@@ -2,7 +2,7 @@
 
 Run from the repository root with the project's environment (or ``make bench-serving``):
 
-    .venv/bin/python bench/serving/run.py [--repeat 3] [--duration 15] [--connections 32]
+    .venv/bin/python bench/serving/run.py [--repeat 9] [--duration 10] [--connections 32]
 
 What it does, all on 127.0.0.1:
 
@@ -15,8 +15,13 @@ What it does, all on 127.0.0.1:
    below 0.22, see MLSERVER_PINS) and ``kserve-venv`` (kserve 0.21.0). A peer
    whose environment cannot be built is skipped, and the table says why.
 3. Installs wrk through apt-get when missing (as root), or stops with a message.
-4. Runs each configuration alone: the server, plus its sidecar if it has one,
-   pinned to one core (the pod), wrk pinned to the other. It checks one
+4. Starts every configuration once, then measures them in interleaved rounds:
+   each round measures every configuration in turn, in reverse order on even
+   rounds, so a slow minute of the shared machine lands on all of them rather
+   than on one (run to run, a lone configuration's throughput moved by +-4%,
+   more than the 5% cost it must resolve). The configuration being measured,
+   its server plus its sidecar if it has one (the pod), is moved onto one core
+   and wrk pinned to the other; the idle ones wait on wrk's core. It checks one
    response by hand, warms up, then runs ``wrk --latency`` at batch 1 with the
    same V2 inference body (one breast_cancer row as a [1, 30] FP64 tensor).
    Meanwhile it reads the CPU time the server's and the sidecar's process
@@ -28,9 +33,9 @@ What it does, all on 127.0.0.1:
    server's samples spent in the hand-off's code, plus the sidecar's CPU, is
    the cost by CPU accounting. It is far less noisy than a difference of two
    throughputs, but it cannot see cache effects, so it is a floor.
-6. Prints one table per run (req/s, CPU cores used, req/s per core, p50, p99,
-   ratios against MLServer), the hand-off and monitor cost, and after several
-   runs a summary. Everything is also written under bench/results/ (git-ignored).
+6. Prints one table per round (req/s, CPU cores used, req/s per core, p50,
+   p99, ratios against MLServer), the hand-off and monitor cost, and after
+   several rounds a summary. Everything is also written under bench/results/ (git-ignored).
 
 Configurations: driftward with the record hand-off off, on (records POSTed to a
 stub monitor that only parses them), and on with the real monitor
@@ -168,6 +173,7 @@ class Running:
     server_pid: int
     sidecar_pid: int | None = None
     after: Callable[[], str] | None = None  # read counters before the server stops
+    pinned: bool = True  # moved onto the pod's core while measured, parked on wrk's between
 
 
 @dataclass
@@ -205,15 +211,24 @@ def main() -> int:
     bench = Bench(wrk=wrk, args=args, pins=pins, py_spy=py_spy)
     scenarios = select_scenarios(args, art)
     runs: list[list[Result]] = []
-    for number in range(1, args.repeat + 1):
-        print(f"== run {number} of {args.repeat}", flush=True)
-        results = []
+    with contextlib.ExitStack() as stack:
+        started = []
         for name, lua, start in scenarios:
-            with contextlib.contextmanager(start)(art, pins) as running:
-                results.append(bench.run(name, running, art.lua[lua]))
-        runs.append(results)
-        report = build_report(results, args, art.skipped, f"run {number}", art.model_costs)
-        print(report, flush=True)
+            print(f"-- starting {name}", flush=True)
+            running = stack.enter_context(contextlib.contextmanager(start)(art, pins))
+            if pins is not None and running.pinned:
+                pin_tree(running, pins[1])
+            started.append((name, lua, running))
+        for number in range(1, args.repeat + 1):
+            print(f"== run {number} of {args.repeat}", flush=True)
+            measured = {}
+            for index in round_order(len(started), number):
+                name, lua, running = started[index]
+                measured[index] = bench.run(name, running, art.lua[lua])
+            results = [measured[index] for index in range(len(started))]
+            runs.append(results)
+            report = build_report(results, args, art.skipped, f"run {number}", art.model_costs)
+            print(report, flush=True)
     text = "\n\n".join(
         build_report(r, args, art.skipped, f"run {i}", art.model_costs)
         for i, r in enumerate(runs, 1)
@@ -232,9 +247,9 @@ def main() -> int:
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=1, help="whole comparisons to run")
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds to run")
     parser.add_argument("--duration", type=int, default=15, help="seconds per measured run")
-    parser.add_argument("--warmup", type=int, default=4, help="seconds of warm-up per server")
+    parser.add_argument("--warmup", type=int, default=4, help="seconds of warm-up per measure")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument(
@@ -612,6 +627,7 @@ def driftward_server(
             server_pid=process.pid,
             sidecar_pid=side.pid if side else None,
             after=(lambda: read_handoff_counters(metrics_port)) if side else None,
+            pinned=pins is not None,
         )
     finally:
         if process is not None:
@@ -664,8 +680,11 @@ def mlserver_server(
 ) -> Iterator[Running]:
     """Run `mlserver start` with its defaults, or with parallel_workers set."""
     assert art.mlserver_dir is not None
-    model_dir = art.mlserver_dir
     port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    # Every configuration runs at once, so each reads its settings from its own directory.
+    model_dir = art.out_dir / f"mlserver-{port}"
+    model_dir.mkdir()
+    shutil.copy2(art.mlserver_dir / "model.joblib", model_dir / "model.joblib")
     settings: dict[str, object] = {
         "host": HOST,
         "http_port": port,
@@ -734,20 +753,48 @@ def _process_table() -> dict[int, tuple[int, float]]:
     return table
 
 
+def _tree(root: int, table: dict[int, tuple[int, float]]) -> list[int]:
+    """A process and all its live descendants, from a _process_table()."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
 def tree_cpu_seconds(root: int | None) -> float:
     """CPU seconds used by a process and all its live descendants."""
     if root is None:
         return 0.0
     table = _process_table()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += table.get(pid, (0, 0.0))[1]
-        todo.extend(children.get(pid, []))
-    return total
+    return sum(table.get(pid, (0, 0.0))[1] for pid in _tree(root, table))
+
+
+def pin_tree(running: Running, cpus: str) -> None:
+    """Move every thread of the server's and the sidecar's process trees onto ``cpus``."""
+    cores = {int(cpu) for cpu in cpus.split(",")}
+    table = _process_table()
+    roots = [pid for pid in (running.server_pid, running.sidecar_pid) if pid is not None]
+    for pid in (pid for root in roots for pid in _tree(root, table)):
+        with contextlib.suppress(OSError):  # a thread or process that just ended
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task.name), cores)
+
+
+def round_order(count: int, number: int) -> list[int]:
+    """Which configuration to measure when in round ``number`` (from 1): reversed on even ones.
+
+    Alternating the order gives every configuration, on average, the same
+    position in a round, so drift within a round (a neighbour's job starting,
+    caches and the page cache filling) does not favour the first ones.
+    """
+    order = list(range(count))
+    return order[::-1] if number % 2 == 0 else order
 
 
 def check_response(url: str, lua: Path) -> None:
@@ -776,6 +823,17 @@ class Bench:
     py_spy: str | None = None
 
     def run(self, name: str, running: Running, lua: Path) -> Result:
+        """Move the pod onto its core, measure it, and park it on wrk's core again."""
+        pins = self.pins if running.pinned else None
+        if pins is not None:
+            pin_tree(running, pins[0])
+        try:
+            return self._measure(name, running, lua)
+        finally:
+            if pins is not None:
+                pin_tree(running, pins[1])
+
+    def _measure(self, name: str, running: Running, lua: Path) -> Result:
         """Warm up, then measure one server; returns the parsed wrk numbers and CPU use."""
         url = f"http://{HOST}:{running.port}/v2/models/{MODEL_NAME}/infer"
         check_response(url, lua)

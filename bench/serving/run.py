@@ -30,8 +30,9 @@ What it does, all on 127.0.0.1:
 5. For the configurations with the hand-off on, keeps the load on for
    PROFILE_SECONDS more after the measured window and samples the server with
    py-spy (installed in ``tools-venv`` under the same cache): the share of the
-   server's samples spent in the hand-off's code, plus the sidecar's CPU, is
-   the cost by CPU accounting. It is far less noisy than a difference of two
+   event loop's samples spent in the hand-off's code (its aiohttp client
+   included), times the server's CPU, plus the sidecar's CPU, is the cost by
+   CPU accounting. It is far less noisy than a difference of two
    throughputs, but it cannot see cache effects, so it is a floor.
 6. Prints one table per round (req/s, CPU cores used, req/s per core, p50,
    p99, ratios against MLServer), the hand-off and monitor cost, and after
@@ -220,8 +221,7 @@ def main() -> int:
         for name, lua, start in scenarios:
             print(f"-- starting {name}", flush=True)
             running = stack.enter_context(contextlib.contextmanager(start)(art, pins))
-            if pins is not None and running.pinned:
-                pin_tree(running, pins[1])
+            bench.park(running)
             started.append((name, lua, running))
         for number in range(1, args.repeat + 1):
             print(f"== run {number} of {args.repeat}", flush=True)
@@ -833,14 +833,17 @@ class Bench:
 
     def run(self, name: str, running: Running, lua: Path) -> Result:
         """Move the pod onto its core, measure it, and park it on wrk's core again."""
-        pins = self.pins if running.pinned else None
-        if pins is not None:
-            pin_tree(running, pins[0])
+        if self.pins is not None and running.pinned:
+            pin_tree(running, self.pins[0])
         try:
             return self._measure(name, running, lua)
         finally:
-            if pins is not None:
-                pin_tree(running, pins[1])
+            self.park(running)
+
+    def park(self, running: Running) -> None:
+        """Move an idle pod onto wrk's core, out of the measured pod's way."""
+        if self.pins is not None and running.pinned:
+            pin_tree(running, self.pins[1])
 
     def _measure(self, name: str, running: Running, lua: Path) -> Result:
         """Warm up, then measure one server; returns the parsed wrk numbers and CPU use."""

@@ -580,7 +580,7 @@ def _start(
         )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
@@ -604,15 +604,11 @@ def driftward_server(
         if sidecar is not None:
             side_port = free_port()
             side_log = art.out_dir / f"{sidecar}-{side_port}.log"
-            side = _start_sidecar(art, sidecar, side_port, side_log, pod_cpus)
+            side = start_sidecar(art.monitor_config, sidecar, side_port, side_log, pod_cpus)
             monitor_url = f"http://{HOST}:{side_port}"
             wait_ready(f"{monitor_url}/healthz", side, side_log)
             if sidecar == "monitor":
-                # The first evaluation imports scipy.special (~0.5 s of CPU, once per
-                # process); pay it now so the measured runs see the monitor's steady state.
-                request = urllib.request.Request(f"{monitor_url}/v1/evaluate", method="POST")
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    response.read()
+                warm_monitor(monitor_url)
         env = dict(os.environ)
         env.update(
             {
@@ -640,13 +636,13 @@ def driftward_server(
         )
     finally:
         if process is not None:
-            _stop(process)
+            stop_process(process)
         if side is not None:
-            _stop(side)
+            stop_process(side)
 
 
-def _start_sidecar(
-    art: Artifacts, sidecar: str, port: int, log: Path, cpus: str | None
+def start_sidecar(
+    monitor_config: Path, sidecar: str, port: int, log: Path, cpus: str | None
 ) -> subprocess.Popen[bytes]:
     """The stub monitor or the real one (`driftward-serving monitor`) on `port`."""
     if sidecar == "stub":
@@ -658,7 +654,7 @@ def _start_sidecar(
     env = dict(os.environ)
     env.update(
         {
-            "DRIFTWARD_MONITOR_CONFIG_PATH": str(art.monitor_config),
+            "DRIFTWARD_MONITOR_CONFIG_PATH": str(monitor_config),
             "DRIFTWARD_MONITOR_HOST": HOST,
             "DRIFTWARD_MONITOR_PORT": str(port),
             "DRIFTWARD_MONITOR_METRICS_PORT": str(free_port()),
@@ -667,6 +663,14 @@ def _start_sidecar(
     )
     command = [str(Path(sys.executable).parent / "driftward-serving"), "monitor"]
     return _start(_pinned(command, cpus), log, env=env)
+
+
+def warm_monitor(url: str) -> None:
+    """Evaluate once now: the first evaluation imports scipy.special (~0.5 s of CPU, once
+    per process), so the measured runs see the monitor's steady state."""
+    request = urllib.request.Request(f"{url}/v1/evaluate", method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
 
 
 def read_handoff_counters(metrics_port: int) -> str:
@@ -720,7 +724,7 @@ def mlserver_server(
         wait_ready(f"http://{HOST}:{port}/v2/models/{MODEL_NAME}/ready", process, log)
         yield Running(port=port, server_pid=process.pid)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def kserve_server(art: Artifacts, pins: tuple[str, str] | None) -> Iterator[Running]:
@@ -739,7 +743,7 @@ def kserve_server(art: Artifacts, pins: tuple[str, str] | None) -> Iterator[Runn
         wait_ready(f"http://{HOST}:{port}/v2/models/{MODEL_NAME}/ready", process, log)
         yield Running(port=port, server_pid=process.pid)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 # --------------------------------------------------------------------------- measuring

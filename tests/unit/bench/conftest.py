@@ -9,15 +9,24 @@ from types import ModuleType
 
 import pytest
 
-RUN_PY = Path(__file__).resolve().parents[3] / "bench" / "serving" / "run.py"
+SERVING_BENCH = Path(__file__).resolve().parents[3] / "bench" / "serving"
 
 
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_serving_run", RUN_PY)
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while building
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return _load("bench_serving_run", SERVING_BENCH / "run.py")
+
+
+@pytest.fixture(scope="module")
+def budget() -> ModuleType:
+    return _load("bench_serving_budget", SERVING_BENCH / "budget.py")

@@ -1,0 +1,83 @@
+"""The hand-off budget: each stage timed alone, and the table that adds them up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+FAST = 10**9  # records a second: no pacing, so the tests do not wait
+
+
+@pytest.fixture(scope="module")
+def model() -> tuple[LogisticRegression, object, object]:
+    X, y = load_breast_cancer(return_X_y=True)
+    return LogisticRegression(max_iter=10000).fit(X, y), X, y
+
+
+def _row(table: str, name: str) -> list[str]:
+    line = next(line for line in table.splitlines() if line.startswith(name))
+    return line[len(name) :].split()
+
+
+def test_table_adds_serving_stages_to_each_sidecar(budget: ModuleType) -> None:
+    stages = [
+        budget.Stage("offer (request path)", budget.SERVING, 1.0),
+        budget.Stage("monitor: window intake (in process)", budget.SIDECAR, 2.5),
+        budget.Stage("flush: drain, encode, aiohttp POST", budget.SERVING, 2.0),
+        budget.Stage("stub process (HTTP, parse, intake)", budget.SIDECAR, 1.5),
+        budget.Stage("monitor process (HTTP, parse, intake)", budget.SIDECAR, 5.0),
+    ]
+    table = budget.build_table(stages)
+    # µs per record, then the share at 3,000 / 10,000 / 13,000 req/s per core.
+    assert _row(table, "serving side: offer + flush") == [
+        "serving", "3.00", "0.9%", "/", "3.0%", "/", "3.9%",
+    ]  # fmt: skip
+    assert _row(table, "serving side + stub process")[:2] == ["pod", "4.50"]
+    assert _row(table, "serving side + monitor process")[1:] == [
+        "8.00", "2.4%", "/", "8.0%", "/", "10.4%",
+    ]  # fmt: skip
+    names = [line.split("  ")[0] for line in table.splitlines()]
+    # Serving's stages first, then the sidecars' in the order they were measured.
+    assert names[1:6] == [
+        "offer (request path)",
+        "flush: drain, encode, aiohttp POST",
+        "monitor: window intake (in process)",
+        "stub process (HTTP, parse, intake)",
+        "monitor process (HTTP, parse, intake)",
+    ]
+
+
+def test_buffer_stages_are_timed_on_real_rows(
+    budget: ModuleType, model: tuple[LogisticRegression, object, object]
+) -> None:
+    fitted, X, _ = model
+    batches = list(budget.build_batches(fitted, X, 2))
+    assert len(batches) == 2
+    assert all(len(batch) == budget.BATCH for batch in batches)
+    ids = [row[0][0] for batch in batches for row in batch]
+    assert len(set(ids)) == len(ids)  # fresh ids, as serving issues them
+    stages = budget.time_buffer(batches, FAST)
+    assert [stage.name for stage in stages] == [
+        "offer (request path)",
+        "drain: join into columns",
+        "encode the record batch",
+    ]
+    assert all(stage.where == budget.SERVING and stage.us_per_record > 0 for stage in stages)
+
+
+def test_monitor_intake_is_timed_only_after_the_warm_batches(
+    budget: ModuleType, model: tuple[LogisticRegression, object, object], tmp_path: Path
+) -> None:
+    fitted, X, y = model
+    config = budget.serving_bench.build_monitor_config(tmp_path, fitted, X, y)
+    service = budget.build_service(config)
+    batches = list(budget.build_batches(fitted, X, 3))
+    stages = budget.time_monitor_intake(service, batches, 2, FAST)
+    assert [stage.where for stage in stages] == [budget.SIDECAR, budget.SIDECAR]
+    assert all(stage.us_per_record > 0 for stage in stages)
+    # Every row of all three batches reached the window, the warm ones included.
+    assert service.window.snapshot().samples == 3 * budget.BATCH

@@ -51,6 +51,8 @@ from driftward_serving.monitor.window import IntakeResult, LiveWindow
 from driftward_serving.recordbatch import RecordBatch
 
 log = logging.getLogger("driftward.monitor")
+# A producer stuck sending a bad batch must not flood the log at its send rate.
+REFUSAL_LOG_EVERY_SECONDS = 60.0
 
 
 RecordId = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
@@ -102,6 +104,28 @@ def _problem(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
+class RefusalLog:
+    """Log refused record batches: the first of each reason at once, then one line a
+    minute per reason with how many were refused since (the metric counts them all)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._logged_at: dict[str, float] = {}
+        self._unlogged: dict[str, int] = {}
+
+    def note(self, reason: str, status: int, message: str) -> None:
+        """Record one refusal; log it unless this reason was logged within the minute."""
+        now = self._clock()
+        last = self._logged_at.get(reason)
+        if last is not None and now - last < REFUSAL_LOG_EVERY_SECONDS:
+            self._unlogged[reason] = self._unlogged.get(reason, 0) + 1
+            return
+        since = self._unlogged.pop(reason, 0)
+        more = f" ({since} more refused for this reason since the last line)" if since else ""
+        log.warning("refused a records batch (%s, HTTP %d): %s%s", reason, status, message, more)
+        self._logged_at[reason] = now
+
+
 class MonitorService:
     """The monitor's state and behaviour behind the routes and the evaluation loop."""
 
@@ -133,6 +157,14 @@ class MonitorService:
         registry.register(WindowCountsCollector(self.model, self.version, lambda: self.last_counts))
         self._evaluating = asyncio.Lock()
         self._join_evictions_seen = 0
+        self.refusals = RefusalLog()
+
+    def refuse(self, status: int, reason: str, message: str, **extra: Any) -> JSONResponse:
+        """Count, log and answer a batch refused whole."""
+        self.metrics.observe_rejected_batch(reason)
+        details = extra.get("details")
+        self.refusals.note(reason, status, f"{message}: {details[0]}" if details else message)
+        return _problem(status, message, **extra)
 
     def ingest(self, batch: RecordBatchIn) -> dict[str, int]:
         """Count a JSON batch into the window; returns the contract's response body."""
@@ -219,8 +251,9 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 
 def _invalid(service: MonitorService, problem: str) -> Response:
-    service.metrics.observe_rejected_batch("invalid")
-    return _problem(422, "the batch does not follow docs/contracts.md", details=[problem])
+    return service.refuse(
+        422, "invalid", "the batch does not follow docs/contracts.md", details=[problem]
+    )
 
 
 def _loads_or_none(body: bytes) -> Any:
@@ -235,12 +268,13 @@ def _accept(service: MonitorService, records: int, version: str) -> Response | N
     """The refusal for a well-formed batch this monitor will not take, or None."""
     settings = service.settings
     if records > settings.max_batch_size:
-        service.metrics.observe_rejected_batch("too_large")
-        return _problem(413, f"more than {settings.max_batch_size} records in one batch")
+        return service.refuse(
+            413, "too_large", f"more than {settings.max_batch_size} records in one batch"
+        )
     if version and service.version and version != service.version:
-        service.metrics.observe_rejected_batch("version_mismatch")
-        return _problem(
+        return service.refuse(
             409,
+            "version_mismatch",
             f"this monitor watches version {service.version!r}, not {version!r}",
         )
     return None
@@ -267,9 +301,10 @@ def _routes(service: MonitorService) -> list[Route]:
     async def records(request: Request) -> Response:
         body = await _read_body(request, settings.max_body_bytes)
         if body is None:
-            service.metrics.observe_rejected_batch("too_large")
-            return _problem(
-                413, f"body is larger than {settings.max_body_bytes} bytes; send smaller batches"
+            return service.refuse(
+                413,
+                "too_large",
+                f"body is larger than {settings.max_body_bytes} bytes; send smaller batches",
             )
         media_type = request.headers.get("content-type", "").partition(";")[0].strip()
         if media_type == recordbatch.MEDIA_TYPE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import StarletteDeprecationWarning
 
-from driftward_serving.monitor.app import create_app
+from driftward_serving.monitor.app import RefusalLog, create_app
 from driftward_serving.monitor.counts import window_counts_from_json
 from driftward_serving.monitor.profile import Profile, profile_from_json
 from driftward_serving.monitor.settings import MonitorSettings
@@ -147,8 +148,12 @@ def test_report_page_has_a_plot_per_feature(
 
 
 def test_intake_refusals(
-    client_for: Callable[..., TestClient], registry: CollectorRegistry, rng: np.random.Generator
+    client_for: Callable[..., TestClient],
+    registry: CollectorRegistry,
+    rng: np.random.Generator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="driftward.monitor")
     client = client_for({"max_body_bytes": 2_048, "max_batch_size": 5})
     too_big = client.post("/v1/records", json=_payload(make_predictions(rng, 50)))
     assert too_big.status_code == 413
@@ -186,6 +191,39 @@ def test_intake_refusals(
         )
         == 1
     )
+    # Each reason is logged once, with what was wrong; the repeats within the minute
+    # are only counted (the metric above has them all).
+    refusals = [r.getMessage() for r in caplog.records if "refused a records batch" in r.message]
+    assert refusals == [
+        "refused a records batch (too_large, HTTP 413): body is larger than 2048 bytes; "
+        "send smaller batches",
+        "refused a records batch (invalid, HTTP 422): the batch does not follow "
+        "docs/contracts.md: predictions.0.ts: is required",
+        "refused a records batch (version_mismatch, HTTP 409): this monitor watches "
+        "version 'v2', not 'v9'",
+    ]
+
+
+def test_refusal_log_says_how_many_were_refused_since_its_last_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="driftward.monitor")
+    now = [1000.0]
+    refusals = RefusalLog(clock=lambda: now[0])
+    for _ in range(3):
+        refusals.note("invalid", 422, "bad ts")
+    refusals.note("too_large", 413, "too big")  # another reason is not held back
+    now[0] += 59.0
+    refusals.note("invalid", 422, "bad ts")
+    now[0] += 1.0
+    refusals.note("invalid", 422, "bad id")
+    refusals.note("invalid", 422, "bad id")
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused a records batch (invalid, HTTP 422): bad ts",
+        "refused a records batch (too_large, HTTP 413): too big",
+        "refused a records batch (invalid, HTTP 422): bad id "
+        "(3 more refused for this reason since the last line)",
+    ]
 
 
 def _record_batch(records: list[Any], labels: list[dict[str, Any]]) -> bytes:
@@ -301,7 +339,7 @@ def test_scipy_special_is_loaded_at_start_up_not_at_the_first_evaluation(
     code = f"""
 import sys, warnings
 from prometheus_client import CollectorRegistry
-from driftward_serving.monitor.app import create_app
+from driftward_serving.monitor.app import RefusalLog, create_app
 from driftward_serving.monitor.settings import load_monitor_settings
 warnings.simplefilter("ignore")
 from starlette.testclient import TestClient

@@ -14,11 +14,12 @@ to one stage is hard to judge there. This script times each stage on its own:
 - real monitor: the ``driftward-serving monitor`` process's CPU per record over
   HTTP, at ``--rate`` records a second, with its evaluation every interval.
 
-The serving-side stages run in this process. The sidecars run as their own
-processes, and are fed at ``--rate`` records a second in POSTs of 1000 rows, as
-serving sends them. Each row's share of a request is given at a few request
-rates per core: at batch 1 a request is one record, so at R req/s a request has
-1e6 / R µs of a core, and a stage's share is what a saturated pod loses to it.
+The serving-side stages and the in-process monitor run in this process; the
+sidecars run as their own processes. Everything is paced at ``--rate`` records
+a second in POSTs of 1000 rows, as serving sends them. Each row's share of a
+request is given at a few request rates per core: at batch 1 a request is one
+record, so at R req/s a request has 1e6 / R µs of a core, and a stage's share
+is what a saturated pod loses to it.
 
     .venv/bin/python bench/serving/budget.py [--rate 12000] [--seconds 10]
 """
@@ -99,8 +100,12 @@ def main() -> int:
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=int, default=12_000, help="records a second to sidecars")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured feed per sidecar")
+    parser.add_argument(
+        "--rate", type=int, default=12_000, help="records a second, the pace of every stage"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="seconds measured for each group of stages"
+    )
     args = parser.parse_args()
     if args.rate < BATCH:
         parser.error(f"--rate must be at least {BATCH} (one POST a second), not {args.rate}")

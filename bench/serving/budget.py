@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -76,6 +77,8 @@ class Stage:
 def main() -> int:
     """Time every stage and print the table."""
     args = _parse_args()
+    # A plain `kill` must also stop the sidecars this script started (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     X, y = load_breast_cancer(return_X_y=True)
     model = LogisticRegression(max_iter=10000).fit(X, y)
     with tempfile.TemporaryDirectory(prefix="driftward-budget-") as scratch:
@@ -94,7 +97,12 @@ def main() -> int:
             stages += measure_sidecar(
                 sidecar, config=config, out_dir=out_dir, batches=batches, warm=warm, rate=args.rate
             )
-    print(build_table(stages))
+    table = build_table(stages)
+    print(table)
+    result = serving_bench.ROOT / "bench" / "results" / time.strftime("handoff-%Y%m%d-%H%M%S.txt")
+    result.parent.mkdir(parents=True, exist_ok=True)
+    result.write_text(table + "\n")
+    print(f"\nwritten to {result}")
     return 0
 
 

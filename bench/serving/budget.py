@@ -61,6 +61,11 @@ from driftward_serving.monitor.settings import load_monitor_settings
 BATCH = 1000
 RATES = (3_000, 10_000, 13_000)
 SERVING, SIDECAR = "serving", "sidecar"
+# What each sidecar process's CPU pays for (the stub parses a batch and drops it).
+SIDECAR_STAGES = {
+    "stub": "stub process (HTTP, parse)",
+    "monitor": "monitor process (HTTP, parse, intake, evaluation)",
+}
 # One request's worth of offer_predictions arguments, at batch 1.
 Row = tuple[list[str], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]
 
@@ -235,7 +240,7 @@ def measure_sidecar(
         flush, side = asyncio.run(feed(url, process.pid, batches, warm, rate))
     finally:
         serving_bench.stop_process(process)
-    stages = [Stage(f"{sidecar} process (HTTP, parse, intake)", SIDECAR, side)]
+    stages = [Stage(SIDECAR_STAGES[sidecar], SIDECAR, side)]
     if sidecar == "stub":
         stages.insert(0, Stage("flush: drain, encode, aiohttp POST", SERVING, flush))
     return stages
@@ -290,12 +295,12 @@ def build_table(stages: list[Stage]) -> str:
     """µs per record and its share of a batch-1 request at each of RATES req/s per core."""
     rates = " / ".join(f"{rate:,}" for rate in RATES)
     lines = [
-        f"{'stage':<42} {'where':<8} {'µs/record':>9}   share of a request at {rates} req/s",
+        f"{'stage':<50} {'where':<8} {'µs/record':>9}   share of a request at {rates} req/s",
     ]
 
     def row(name: str, where: str, us: float) -> str:
         shares = " / ".join(f"{100 * us * rate / 1e6:4.1f}%" for rate in RATES)
-        return f"{name:<42} {where:<8} {us:9.2f}   {shares}"
+        return f"{name:<50} {where:<8} {us:9.2f}   {shares}"
 
     by_name = {stage.name: stage for stage in stages}
     for stage in sorted(stages, key=lambda stage: stage.where == SIDECAR):
@@ -305,8 +310,8 @@ def build_table(stages: list[Stage]) -> str:
         + by_name["flush: drain, encode, aiohttp POST"].us_per_record
     )
     lines.append(row("serving side: offer + flush", SERVING, serving))
-    for sidecar in ("stub", "monitor"):
-        side = by_name[f"{sidecar} process (HTTP, parse, intake)"].us_per_record
+    for sidecar, name in SIDECAR_STAGES.items():
+        side = by_name[name].us_per_record
         lines.append(row(f"serving side + {sidecar} process", "pod", serving + side))
     lines.append(
         "(CPU per record from process times; the sidecars' from /proc at 10 ms ticks. "

@@ -28,8 +28,8 @@ def test_table_adds_serving_stages_to_each_sidecar(budget: ModuleType) -> None:
         budget.Stage("offer (request path)", budget.SERVING, 1.0),
         budget.Stage("monitor: window intake (in process)", budget.SIDECAR, 2.5),
         budget.Stage("flush: drain, encode, aiohttp POST", budget.SERVING, 2.0),
-        budget.Stage("stub process (HTTP, parse, intake)", budget.SIDECAR, 1.5),
-        budget.Stage("monitor process (HTTP, parse, intake)", budget.SIDECAR, 5.0),
+        budget.Stage("stub process (HTTP, parse)", budget.SIDECAR, 1.5),
+        budget.Stage("monitor process (HTTP, parse, intake, evaluation)", budget.SIDECAR, 5.0),
     ]
     table = budget.build_table(stages)
     # µs per record, then the share at 3,000 / 10,000 / 13,000 req/s per core.
@@ -46,8 +46,8 @@ def test_table_adds_serving_stages_to_each_sidecar(budget: ModuleType) -> None:
         "offer (request path)",
         "flush: drain, encode, aiohttp POST",
         "monitor: window intake (in process)",
-        "stub process (HTTP, parse, intake)",
-        "monitor process (HTTP, parse, intake)",
+        "stub process (HTTP, parse)",
+        "monitor process (HTTP, parse, intake, evaluation)",
     ]
 
 

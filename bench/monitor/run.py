@@ -559,8 +559,8 @@ def run_footprint(data: Path, records: int, columns: int, *, peers: bool) -> dic
             result["rss_ready_mb"], _ = _memory_mb(process.pid)
             posted, post_seconds = 0, 0.0
             with httpx.Client(timeout=120) as client:
-                # Serving's hand-off sends at most record_batch_size (1,000) per POST.
-                for body, count in _record_bodies(columns, records, 1_000):
+                # Serving's hand-off sends at most record_batch_size (5,000) per POST.
+                for body, count in _record_bodies(columns, records, 5_000):
                     began = time.perf_counter()
                     response = client.post(
                         f"{base}/v1/records",

@@ -16,7 +16,7 @@ to one stage is hard to judge there. This script times each stage on its own:
 
 The serving-side stages and the in-process monitor run in this process; the
 sidecars run as their own processes. Everything is paced at ``--rate`` records
-a second in POSTs of 1000 rows, as serving sends them. Each row's share of a
+a second in POSTs of serving's default size, as serving sends them. Each row's share of a
 request is given at a few request rates per core: at batch 1 a request is one
 record, so at R req/s a request has 1e6 / R µs of a core, and a stage's share
 is what a saturated pod loses to it.
@@ -56,9 +56,10 @@ from driftward_serving.handoff import (
 from driftward_serving.ledger import build_prediction_ids
 from driftward_serving.monitor.app import MonitorService, create_app
 from driftward_serving.monitor.settings import load_monitor_settings
+from driftward_serving.settings import ServingSettings
 
 # Rows per POST: serving's default record_batch_size.
-BATCH = 1000
+BATCH: int = ServingSettings.model_fields["record_batch_size"].default
 RATES = (3_000, 10_000, 13_000)
 SERVING, SIDECAR = "serving", "sidecar"
 # What each sidecar process's CPU pays for (the stub parses a batch and drops it).

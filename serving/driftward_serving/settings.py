@@ -75,8 +75,8 @@ class ServingSettings(BaseSettings):
     record_queue_size: int = Field(default=10_000, ge=1)
     """Most prediction rows (and, separately, labels) waiting for the monitor; more are dropped."""
 
-    record_batch_size: int = Field(default=1_000, ge=1)
-    """Most records sent to the monitor in one POST."""
+    record_batch_size: int = Field(default=5_000, ge=1)
+    """Most records sent to the monitor in one POST (joined 1,000 at a time between requests)."""
 
     record_flush_seconds: float = Field(default=0.5, gt=0, le=60)
     """How often queued records are sent to the monitor."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
+from driftward_serving import handoff
 from driftward_serving.handoff import (
     LAYOUT_CHANGED,
     QUEUE_FULL,
@@ -292,3 +294,75 @@ def test_a_flush_sends_what_was_queued_and_leaves_later_records_for_the_next() -
     asyncio.run(sender.flush())
     assert posted == [2, 2, 2]  # the 5 queued rows, plus one that arrived meanwhile
     assert len(buffer) == 2  # the rest waits for the next flush
+
+
+def test_a_post_is_joined_in_steps_with_requests_served_in_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(handoff, "DRAIN_STEP_ROWS", 2)
+    buffer = RecordBuffer(capacity=100)
+    for i in range(7):
+        offer(buffer, 1, start=i)
+    buffer.offer_labels([LabelRecord(id="l0", ts=1.0, label=1)])
+    events: list[str] = []
+    posted: list[dict[str, Any]] = []
+
+    class Sender(RecordSender):
+        async def _post(self, payload: bytes) -> bool:
+            events.append("post")
+            posted.append(decode_records_body(payload))
+            return True
+
+    async def requests() -> None:  # stands in for the requests the loop serves meanwhile
+        while True:
+            events.append("request")
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        served = asyncio.create_task(requests())
+        await asyncio.sleep(0)
+        await sender.flush()
+        served.cancel()
+
+    sender = Sender(
+        buffer=buffer,
+        monitor_url="http://127.0.0.1:9",
+        model="m",
+        version="v",
+        batch_size=5,
+        flush_seconds=1.0,
+        timeout_seconds=1.0,
+        on_sent=lambda kind, n: None,
+        on_dropped=lambda kind, reason, n: None,
+    )
+    asyncio.run(main())
+    # Five rows in three steps (2, 2, 1), then two rows and the label in two more.
+    assert [[p["id"] for p in body["predictions"]] for body in posted] == [
+        ["p0", "p1", "p2", "p3", "p4"],
+        ["p5", "p6"],
+    ]
+    assert [lab["id"] for lab in posted[1]["labels"]] == ["l0"]
+    assert [p["features"] for p in posted[0]["predictions"]][4] == [8.0, 9.0]
+    first_post = events.index("post")
+    assert events[:first_post].count("request") >= 3  # the loop was free between steps
+    assert len(buffer) == 0
+
+
+def test_joined_steps_keep_nan_rows_for_a_piece_without_probabilities() -> None:
+    buffer = RecordBuffer(capacity=100)
+    offer(buffer, 2, start=0)
+    buffer.offer_predictions(["q0"], 1.0, np.ones((1, 2)), np.array(["b"]), None)
+    first, _ = buffer.drain(2)
+    second, _ = buffer.drain(2)
+    assert first is not None
+    assert second is not None
+    assert second.proba is None
+    joined = handoff.join_columns([first, second])
+    assert joined is not None
+    assert joined.ids.tolist() == [b"p0", b"p1", b"q0"]
+    assert joined.outputs.tolist() == ["a", "a", "b"]
+    assert joined.proba is not None
+    assert joined.proba[:2].tolist() == [[0.5, 0.5], [0.5, 0.5]]
+    assert np.isnan(joined.proba[2]).all()
+    assert handoff.join_columns([first]) is first
+    assert handoff.join_columns([]) is None

@@ -268,6 +268,23 @@ def test_a_black_hole_monitor_never_holds_up_requests(
     assert served.sample(SENT, kind="prediction") == 0
 
 
+def build_offline_sender(
+    sender_class: type[RecordSender], buffer: RecordBuffer, batch_size: int
+) -> RecordSender:
+    """A sender whose subclass overrides _post, so no monitor is needed; counts ignored."""
+    return sender_class(
+        buffer=buffer,
+        monitor_url="http://127.0.0.1:9",
+        model="m",
+        version="v",
+        batch_size=batch_size,
+        flush_seconds=1.0,
+        timeout_seconds=1.0,
+        on_sent=lambda kind, n: None,
+        on_dropped=lambda kind, reason, n: None,
+    )
+
+
 def test_a_flush_sends_what_was_queued_and_leaves_later_records_for_the_next() -> None:
     buffer = RecordBuffer(capacity=100)
     for i in range(5):
@@ -280,17 +297,7 @@ def test_a_flush_sends_what_was_queued_and_leaves_later_records_for_the_next() -
             offer(buffer, 1, start=100 + len(posted))  # a request lands mid-POST
             return True
 
-    sender = Sender(
-        buffer=buffer,
-        monitor_url="http://127.0.0.1:9",
-        model="m",
-        version="v",
-        batch_size=2,
-        flush_seconds=1.0,
-        timeout_seconds=1.0,
-        on_sent=lambda kind, n: None,
-        on_dropped=lambda kind, reason, n: None,
-    )
+    sender = build_offline_sender(Sender, buffer, batch_size=2)
     asyncio.run(sender.flush())
     assert posted == [2, 2, 2]  # the 5 queued rows, plus one that arrived meanwhile
     assert len(buffer) == 2  # the rest waits for the next flush
@@ -324,17 +331,7 @@ def test_a_post_is_joined_in_steps_with_requests_served_in_between(
         await sender.flush()
         served.cancel()
 
-    sender = Sender(
-        buffer=buffer,
-        monitor_url="http://127.0.0.1:9",
-        model="m",
-        version="v",
-        batch_size=5,
-        flush_seconds=1.0,
-        timeout_seconds=1.0,
-        on_sent=lambda kind, n: None,
-        on_dropped=lambda kind, reason, n: None,
-    )
+    sender = build_offline_sender(Sender, buffer, batch_size=5)
     asyncio.run(main())
     # Five rows in three steps (2, 2, 1), then two rows and the label in two more.
     assert [[p["id"] for p in body["predictions"]] for body in posted] == [

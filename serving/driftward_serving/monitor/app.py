@@ -159,12 +159,16 @@ class MonitorService:
         self._join_evictions_seen = 0
         self.refusals = RefusalLog()
 
-    def refuse(self, status: int, reason: str, message: str, **extra: Any) -> JSONResponse:
-        """Count, log and answer a batch refused whole."""
+    def refuse(
+        self, status: int, reason: str, message: str, detail: str | None = None
+    ) -> JSONResponse:
+        """Count, log and answer a batch refused whole (`detail`: what in it is wrong)."""
         self.metrics.observe_rejected_batch(reason)
-        details = extra.get("details")
-        self.refusals.note(reason, status, f"{message}: {details[0]}" if details else message)
-        return _problem(status, message, **extra)
+        if detail is None:
+            self.refusals.note(reason, status, message)
+            return _problem(status, message)
+        self.refusals.note(reason, status, f"{message}: {detail}")
+        return _problem(status, message, details=[detail])
 
     def ingest(self, batch: RecordBatchIn) -> dict[str, int]:
         """Count a JSON batch into the window; returns the contract's response body."""
@@ -252,7 +256,7 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 def _invalid(service: MonitorService, problem: str) -> Response:
     return service.refuse(
-        422, "invalid", "the batch does not follow docs/contracts.md", details=[problem]
+        422, "invalid", "the batch does not follow docs/contracts.md", detail=problem
     )
 
 

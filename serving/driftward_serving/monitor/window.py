@@ -235,6 +235,8 @@ class LiveWindow:
         self._columns = columns
         numeric = [(j, f) for j, f in enumerate(self._features) if isinstance(f, NumericProfile)]
         self._numeric_features = np.array([j for j, _ in numeric], dtype=np.intp)
+        # The columns a binary batch bins on arrival (categorical features and the output).
+        self._eager_columns = np.setdiff1d(np.arange(len(columns)), self._numeric_features)
         self._numeric_binner = NumericBinner([f for _, f in numeric])
 
         self.capacity = config.window.size
@@ -278,10 +280,11 @@ class LiveWindow:
     def _init_drift_window(self, w: int, width: int) -> None:
         self._bins = np.zeros((w, width), dtype=np.int32)
         # The numeric features of binary batches are binned lazily. Their raw values wait
-        # in `_raw`, and their cells in `_bins` point at a scratch count (the last one,
-        # never read), until `_settle` bins the rows still in the window when the counts
-        # are read. A row that enters and leaves between two reads is never binned: at
-        # 4,000 records/s, a 5,000-row window and a 30 s interval, that is most of them.
+        # in `_raw`, and their cells in `_bins` point at a scratch count (the last one;
+        # never read, nor kept right), until `_settle` bins the rows still in the window
+        # when the counts are read. A row that enters and leaves between two reads is
+        # never binned: at 4,000 records/s, a 5,000-row window and a 30 s interval, that
+        # is most of them.
         self._scratch = int(self._offsets[-1])
         self._counts = np.zeros(self._scratch + 1, dtype=np.int64)
         self._raw = np.zeros((w, self._numeric_features.size), dtype=np.float64)
@@ -477,27 +480,56 @@ class LiveWindow:
         outputs: _Outputs,
         raw: npt.NDArray[np.float64] | None = None,
     ) -> int:
-        n, w, j = len(ids), self.capacity, self.join_capacity
+        n, w = len(ids), self.capacity
         seqs = np.arange(self._next, self._next + n, dtype=np.int64)
-
         # Evict from the drift window first: it reads join-buffer rows that the
         # join eviction below may overwrite when both have the same size.
-        evicted = seqs[seqs >= w] - w
-        if evicted.size:
-            old = self._bins[evicted % w]
-            self._counts -= np.bincount(old.ravel(), minlength=self._counts.size)
-            self._estimated_update(evicted % j, -1)
-            self._labelled_in_window -= int(self._join_labelled[evicted % j].sum())
+        turnover = self._evict_window(seqs)
         slots = seqs % w
         self._bins[slots] = bins
-        self._counts += np.bincount(bins.ravel(), minlength=self._counts.size)
+        # Lazily binned cells all point at the scratch count: only the others need counting.
+        counted = bins if raw is None else bins[:, self._eager_columns]
+        self._counts += np.bincount(counted.ravel(), minlength=self._counts.size)
         self._pending[slots] = raw is not None
         if raw is not None:
             self._raw[slots] = raw
             if np.count_nonzero(self._pending) * raw.shape[1] > SETTLE_LIMIT_VALUES:
                 self._settle()  # a large window: no read should have to bin all of it
         self._ts[slots] = ts
+        duplicates = self._join(ids, seqs, outputs)
+        self._next += n
 
+        if turnover:
+            self._window_inserts_since_exact = 0
+        else:
+            self._window_inserts_since_exact += n
+            if self._window_inserts_since_exact >= w:
+                self._recompute_estimated()
+        return duplicates
+
+    def _evict_window(self, seqs: npt.NDArray[np.int64]) -> bool:
+        """Take the rows that `seqs` push out of the drift window off its counts;
+        True when that is the whole window (the counts are then exact zeros)."""
+        w, j = self.capacity, self.join_capacity
+        evicted = seqs[seqs >= w] - w
+        if not evicted.size:
+            return False
+        if evicted.size == self.samples:
+            # A chunk of window.size rows (one default-sized POST at high traffic):
+            # start from zero instead of subtracting every row.
+            self._counts[:] = 0
+            self._clear_estimated()
+            self._labelled_in_window = 0
+            return True
+        old = self._bins[evicted % w]
+        self._counts -= np.bincount(old.ravel(), minlength=self._counts.size)
+        self._estimated_update(evicted % j, -1)
+        self._labelled_in_window -= int(self._join_labelled[evicted % j].sum())
+        return False
+
+    def _join(self, ids: Sequence[str], seqs: npt.NDArray[np.int64], outputs: _Outputs) -> int:
+        """Put the chunk in the join buffer; returns how many ids were in it already."""
+        n, j = len(ids), self.join_capacity
         join_slots = seqs % j
         join_ids = self._join_ids
         # An id leaves the join buffer when its slot is reused, unless it was sent again
@@ -528,11 +560,6 @@ class LiveWindow:
         self._join_has_proba[join_slots] = outputs.has_proba
         self._join_labelled[join_slots] = False
         self._estimated_update(join_slots, +1)
-        self._next += n
-
-        self._window_inserts_since_exact += n
-        if self._window_inserts_since_exact >= w:
-            self._recompute_estimated()
         return duplicates
 
     def _remember_expired(self, ids: list[str]) -> None:
@@ -547,11 +574,14 @@ class LiveWindow:
     def _window_join_slots(self) -> npt.NDArray[np.int64]:
         return np.arange(self._next - self.samples, self._next, dtype=np.int64) % self.join_capacity
 
-    def _recompute_estimated(self) -> None:
+    def _clear_estimated(self) -> None:
         self._confidence_counts[:] = 0
         self._confidence_sums[:] = 0.0
         self._proba_sum[:] = 0.0
         self._n_proba = 0
+
+    def _recompute_estimated(self) -> None:
+        self._clear_estimated()
         self._estimated_update(self._window_join_slots(), +1)
         self._window_inserts_since_exact = 0
 

@@ -411,6 +411,52 @@ def test_lazily_binned_columns_count_exactly_whenever_the_window_is_read(
     assert sum(got.features["x"]) == got.samples == 1_000
 
 
+@pytest.mark.parametrize("as_columns", [False, True])
+def test_a_whole_window_at_once_counts_as_a_fresh_window_would(
+    rng: np.random.Generator, reference: dict[str, Any], as_columns: bool
+) -> None:
+    """A chunk of window.size rows replaces the window: its counts start from zero
+    rather than subtracting every row (the default POST at high traffic). They must
+    still equal a window that only ever saw those rows, through partial turnovers too."""
+    profile, config = _coded_profile(reference), parse_monitor_config(config_doc())
+    window = LiveWindow(profile, config, join_buffer_size=2_500)
+    records = _coded(make_predictions(rng, 7_400, shift=0.2))
+
+    def add(target: LiveWindow, batch: list[PredictionRecord]) -> None:
+        if as_columns:
+            _add_as_columns(target, batch, text_output=False)
+        else:
+            target.add_predictions(batch)
+
+    start = 0
+    for size in [1_000, 1_000, 400, 1_000, 1_000, 1_000, 1_000]:
+        batch = records[start : start + size]
+        start += size
+        add(window, batch)
+        window.add_labels([LabelRecord(r.id, 0.0, r.output) for r in batch[::3]])
+    last = records[start - 1_000 : start]
+    fresh = LiveWindow(profile, config, join_buffer_size=2_500)
+    add(fresh, last)
+    fresh.add_labels([LabelRecord(r.id, 0.0, r.output) for r in last[::3]])
+    got, want = window.snapshot(), fresh.snapshot()
+    assert got.samples == want.samples == 1_000
+    for name in want.features:
+        np.testing.assert_array_equal(got.features[name], want.features[name])
+    np.testing.assert_array_equal(got.output, want.output)  # type: ignore[arg-type]
+    assert got.labelled_in_window == want.labelled_in_window == 334
+    assert got.estimated is not None
+    assert want.estimated is not None
+    assert got.estimated.n == want.estimated.n == 1_000
+    np.testing.assert_array_equal(got.estimated.confidence_counts, want.estimated.confidence_counts)
+    np.testing.assert_allclose(got.estimated.confidence_sums, want.estimated.confidence_sums)
+    np.testing.assert_allclose(
+        got.estimated.proba_sum_by_predicted, want.estimated.proba_sum_by_predicted
+    )
+
+    add(window, records[start : start + 1_000])  # unlabelled: nothing in the window is
+    assert window.snapshot().labelled_in_window == 0
+
+
 def test_columns_of_the_wrong_width_are_rejected_and_bad_probabilities_ignored(
     profile: Profile, config: MonitorConfig
 ) -> None:

@@ -79,7 +79,7 @@ class ServingSettings(BaseSettings):
     """Most records sent to the monitor in one POST (joined 1,000 at a time between requests)."""
 
     record_flush_seconds: float = Field(default=0.5, gt=0, le=60)
-    """How often queued records are sent to the monitor."""
+    """Longest wait before queued records are sent, if no POST of record_batch_size fills first."""
 
     monitor_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     """Time allowed for one POST to the monitor before its batch is dropped."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -269,7 +271,10 @@ def test_a_black_hole_monitor_never_holds_up_requests(
 
 
 def build_offline_sender(
-    sender_class: type[RecordSender], buffer: RecordBuffer, batch_size: int
+    sender_class: type[RecordSender],
+    buffer: RecordBuffer,
+    batch_size: int,
+    flush_seconds: float = 1.0,
 ) -> RecordSender:
     """A sender whose subclass overrides _post, so no monitor is needed; counts ignored."""
     return sender_class(
@@ -278,7 +283,7 @@ def build_offline_sender(
         model="m",
         version="v",
         batch_size=batch_size,
-        flush_seconds=1.0,
+        flush_seconds=flush_seconds,
         timeout_seconds=1.0,
         on_sent=lambda kind, n: None,
         on_dropped=lambda kind, reason, n: None,
@@ -301,6 +306,71 @@ def test_a_flush_sends_what_was_queued_and_leaves_later_records_for_the_next() -
     asyncio.run(sender.flush())
     assert posted == [2, 2, 2]  # the 5 queued rows, plus one that arrived meanwhile
     assert len(buffer) == 2  # the rest waits for the next flush
+
+
+def run_sender(
+    buffer: RecordBuffer,
+    flush_seconds: float,
+    traffic: Callable[[], Any],
+    done: Callable[[list[list[str]]], bool],
+) -> list[list[str]]:
+    """Run a sender (POST size 3) while `traffic` queues records; returns each POST's ids
+    once `done` says so (or after 10 s)."""
+    posted: list[list[str]] = []
+
+    class Sender(RecordSender):
+        async def _post(self, payload: bytes) -> bool:
+            body = decode_records_body(payload)
+            posted.append([r["id"] for r in body["predictions"] + body["labels"]])
+            return True
+
+    async def main() -> None:
+        task = asyncio.create_task(build_offline_sender(Sender, buffer, 3, flush_seconds).run())
+        while buffer.full is None:  # the sender has started and watches the buffer
+            await asyncio.sleep(0)
+        await traffic()
+        for _ in range(1_000):
+            if done(posted):
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    return posted
+
+
+def test_a_busy_server_sends_each_post_as_it_fills_and_the_rest_waits() -> None:
+    buffer = RecordBuffer(capacity=100)
+
+    async def traffic() -> None:
+        offer(buffer, 4, start=0)  # one request of 4 rows: a full POST, and p3 waits
+        await asyncio.sleep(0.05)
+        assert len(buffer) == 1
+        for i in range(4, 7):
+            offer(buffer, 1, start=i)
+            await asyncio.sleep(0)  # requests one by one, the sender running in between
+        buffer.offer_labels([LabelRecord(id="l0", ts=1.0, label=1)])
+        await asyncio.sleep(0.05)
+        assert len(buffer) == 2  # p6 and l0: not a full POST, and the interval is long
+        buffer.offer_labels([LabelRecord(id="l1", ts=1.0, label=0)])
+
+    # A 60 s interval: only a full queue can send anything within the test.
+    posted = run_sender(buffer, 60.0, traffic, lambda posted: len(posted) == 3)
+    assert posted == [["p0", "p1", "p2"], ["p3", "p4", "p5"], ["p6", "l0", "l1"]]
+    assert len(buffer) == 0
+
+
+def test_a_quiet_server_sends_what_waits_when_the_interval_passes() -> None:
+    buffer = RecordBuffer(capacity=100)
+
+    async def traffic() -> None:
+        offer(buffer, 2, start=0)
+
+    posted = run_sender(buffer, 0.05, traffic, lambda posted: len(posted) == 1)
+    assert posted == [["p0", "p1"]]
+    assert (buffer.full, buffer.full_at) == (None, sys.maxsize)  # the sender let go
 
 
 def test_a_post_is_joined_in_steps_with_requests_served_in_between(

@@ -331,7 +331,7 @@ class RecordSender:
             if whole_posts_only:
                 # Woken by a full queue: the remainder waits to fill the next POST, so
                 # a busy server sends 5,000-row POSTs, not one of 5,000 and one of 1,000
-                # per interval (each POST costs both sides ~1-4 ms whatever its size).
+                # per interval (each POST has a fixed cost of ~1-4 ms on both sides).
                 pending -= pending % self._batch_size
             while pending > 0 and len(self._buffer):
                 # One POST's worth at a time: joining a whole flush into columns at once

@@ -6,7 +6,7 @@ buffer drops the new records and counts them (``reason="queue_full"``).
 ``RecordSender`` runs as a background task on the server's event loop. As
 soon as ``record_batch_size`` records are queued it sends that many, and
 whatever is left waits for the next full POST; ``record_flush_seconds`` after
-its last send it sends everything queued, however little (a batch processor's
+its last flush it sends everything queued, however little (a batch processor's
 "size or timeout, whichever first"). It joins records into columns
 ``DRAIN_STEP_ROWS`` at a time, so requests run in between, and POSTs them to
 ``{MONITOR_URL}/v1/records`` as binary record batches (``recordbatch.py``,
@@ -311,13 +311,15 @@ class RecordSender:
 
     async def _wait_for_records(self, full: asyncio.Event) -> bool:
         """Wait until a POST's worth is queued (True) or the flush interval ends (False)."""
+        if len(self._buffer) < self._batch_size:
+            # Set during the last flush by records that the same flush then took: waking
+            # on it would send nothing and restart the interval the rest is waiting out.
+            full.clear()
         try:
             async with asyncio.timeout(self._flush_seconds):
                 await full.wait()
         except TimeoutError:
             return False
-        finally:
-            full.clear()
         return True
 
     async def flush(self, *, whole_posts_only: bool = False) -> None:

@@ -373,6 +373,41 @@ def test_a_quiet_server_sends_what_waits_when_the_interval_passes() -> None:
     assert (buffer.full, buffer.full_at) == (None, sys.maxsize)  # the sender let go
 
 
+def test_records_a_flush_took_do_not_wake_the_sender_again() -> None:
+    """Six rows wake the sender (POST size 3); one more lands during its first POST, so
+    four wait for a moment and the queue reads full. The second POST takes three of them:
+    the one left must wait for the interval, not cause a flush that sends nothing."""
+    buffer = RecordBuffer(capacity=100)
+    flushes: list[tuple[bool, int, int]] = []  # whole POSTs only?, queued before, after
+
+    class Sender(RecordSender):
+        async def flush(self, *, whole_posts_only: bool = False) -> None:
+            before = len(self._buffer)
+            await super().flush(whole_posts_only=whole_posts_only)
+            flushes.append((whole_posts_only, before, len(self._buffer)))
+
+        async def _post(self, payload: bytes) -> bool:
+            if not flushes and len(buffer) == 3:  # the first POST of the first flush
+                offer(buffer, 1, start=50)
+            return True
+
+    async def main() -> None:
+        task = asyncio.create_task(build_offline_sender(Sender, buffer, 3, 0.2).run())
+        while buffer.full is None:
+            await asyncio.sleep(0)
+        offer(buffer, 6, start=0)
+        for _ in range(1_000):
+            if len(flushes) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert flushes[:2] == [(True, 6, 1), (False, 1, 0)]
+
+
 def test_a_post_is_joined_in_steps_with_requests_served_in_between(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -155,7 +155,22 @@ def _classes(model: object) -> Array | None:
     classes = getattr(model, "classes_", None)
     if classes is None or not callable(getattr(model, "predict_proba", None)):
         return None
-    return np.asarray(classes)
+    return plain_values(np.asarray(classes))
+
+
+def plain_values(values: Array) -> Array:
+    """An object array (classes fitted from a pandas column) as the plain NumPy array
+    of the same values, where there is one: every value keeps its type and equals
+    what it was. Other arrays, and mixed classes such as ``[1, "a"]``, are returned as
+    they are."""
+    if not values.dtype.hasobject:
+        return values
+    listed = values.tolist()
+    plain = np.array(listed)
+    if plain.dtype.hasobject or plain.shape != values.shape:
+        return values
+    same = all(type(a) is type(b) and a == b for a, b in zip(plain.tolist(), listed, strict=True))
+    return plain if same else values
 
 
 def _final_estimator(model: object) -> object:
@@ -195,7 +210,10 @@ def _build_sklearn_kernel(model: Any, final: object, classes: Array | None) -> t
 
     def proba_and_predict(matrix: FloatMatrix) -> Prediction:
         proba = np.asarray(call(model.predict_proba, matrix), dtype=np.float64)
-        return Prediction(outputs=np.asarray(call(model.predict, matrix)), proba=proba)
+        outputs = np.asarray(call(model.predict, matrix))
+        if outputs.dtype.hasobject and not classes.dtype.hasobject:
+            outputs = outputs.astype(classes.dtype)  # predict() returns classes_ values
+        return Prediction(outputs=outputs, proba=proba)
 
     return "sklearn-proba-predict", proba_and_predict
 

@@ -10,6 +10,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
@@ -87,6 +88,48 @@ def test_a_classifier_whose_predict_is_not_argmax_gets_both_calls() -> None:
     assert predictor.kernel_name == "sklearn-proba-predict"
     prediction = compute_prediction(predictor, X)
     np.testing.assert_array_equal(prediction.outputs, Shifted().predict(X))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        LogisticRegression(max_iter=1000),
+        DecisionTreeClassifier(max_depth=2),
+        KNeighborsClassifier(3),
+    ],
+    ids=["numpy", "argmax", "predict"],
+)
+def test_classes_fitted_from_python_strings_answer_as_plain_text(model: Any) -> None:
+    """A pandas label column fits classes_ as an object array; serving answers with
+    the same strings, from a plain text array that the record hand-off can carry."""
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
+    predictor = build_predictor(model.fit(X, names))
+    prediction = compute_prediction(predictor, X[::10])
+    assert predictor.classes is not None
+    assert predictor.classes.dtype == np.dtype("<U10")
+    assert prediction.outputs.dtype == np.dtype("<U10")
+    assert prediction.outputs.tolist() == model.predict(X[::10]).tolist()
+
+
+def test_mixed_classes_keep_their_types() -> None:
+    """Classes of several types have no plain array: 1 must not become "1"."""
+
+    class Mixed:
+        classes_ = np.array([1, "one"], dtype=object)
+        n_features_in_ = 2
+
+        def predict_proba(self, data: np.ndarray) -> np.ndarray:
+            return np.tile([0.25, 0.75], (len(data), 1))
+
+        def predict(self, data: np.ndarray) -> np.ndarray:
+            return np.array(["one"] * len(data), dtype=object)
+
+    predictor = build_predictor(Mixed())
+    assert predictor.classes is not None
+    assert predictor.classes.tolist() == [1, "one"]
+    assert [type(c) for c in predictor.classes.tolist()] == [int, str]
+    assert compute_prediction(predictor, np.zeros((1, 2))).outputs.tolist() == ["one"]
 
 
 def test_feature_names_come_from_settings_or_the_model() -> None:

@@ -171,7 +171,7 @@ class RecordBuffer:
             ids=_build_ids(self._ids[:rows]),
             ts=stamps if count == rows else np.repeat(stamps, sizes[:count]),
             features=_join_arrays(self._features[:count]),
-            outputs=_join_arrays(self._outputs[:count]),
+            outputs=_plain(_join_arrays(self._outputs[:count])),
             proba=joined_proba,
         )
         self.rows -= rows
@@ -196,13 +196,31 @@ class RecordBuffer:
 def _join_arrays(arrays: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
     """``np.concatenate`` along rows, ~4x faster for many one-row arrays of one dtype."""
     first = arrays[0]
-    if len({a.dtype for a in arrays}) == 1:
+    # Object arrays are buffers of pointers: joined as bytes they would be addresses.
+    if not first.dtype.hasobject and len({a.dtype for a in arrays}) == 1:
         try:
             joined = b"".join(arrays)  # type: ignore[arg-type]  # ndarrays are buffers
         except (BufferError, TypeError):  # an array that is not C-contiguous
             return np.concatenate(arrays)
         return np.frombuffer(joined, dtype=first.dtype).reshape(-1, *first.shape[1:])
     return np.concatenate(arrays)
+
+
+def _plain(outputs: Array) -> Array:
+    """Outputs that are Python objects as the plain NumPy array of their values, which
+    a record batch can carry; others as they are.
+
+    Only classes of several types (``[1, "a"]``, which ``predictor.plain_values``
+    leaves as objects) or a model whose predict returns objects get here. NumPy infers
+    text for a mix of numbers and text, so 1 travels as "1"; values it cannot infer a
+    plain type for travel as their ``str``.
+    """
+    if not outputs.dtype.hasobject:
+        return outputs
+    plain = np.array(outputs.tolist())
+    if plain.dtype.hasobject or plain.shape != outputs.shape:
+        return outputs.astype(str)
+    return plain
 
 
 def _join_proba(probas: list[FloatMatrix | None], sizes: list[int]) -> FloatMatrix | None:

@@ -91,12 +91,17 @@ def build_record_batch(
     """Encode prediction columns (``id``, ``ts``, ``features``, ``output``, optional ``proba``)."""
     rows = len(columns[ID]) if ID in columns else 0
     described: list[dict[str, Any]] = []
-    buffers: list[bytes] = []
+    buffers: list[bytes | np.ndarray[Any, Any]] = []
     for name, array in columns.items():
+        if array.dtype.hasobject:
+            raise TypeError(
+                f"column {name!r}: dtype {array.dtype} holds Python objects; "
+                "a record batch carries numbers and fixed-width text"
+            )
         wire = array.astype(array.dtype.newbyteorder("<"), copy=False)
         wire = np.ascontiguousarray(wire)
         described.append({"name": name, "dtype": wire.dtype.str, "shape": list(wire.shape)})
-        buffers.append(wire.tobytes())
+        buffers.append(wire)  # a C-contiguous array is a buffer: the join below copies it once
         buffers.append(bytes(_padding(wire.nbytes)))
     header = orjson.dumps(
         {
@@ -110,7 +115,7 @@ def build_record_batch(
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
     header += b" " * _padding(_PREFIX.size + len(header))
-    return b"".join([_PREFIX.pack(MAGIC, len(header)), header, *buffers])
+    return b"".join([_PREFIX.pack(MAGIC, len(header)), header, *buffers])  # type: ignore[list-item]
 
 
 def _padding(size: int) -> int:

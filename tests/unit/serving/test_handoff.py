@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
 
 from driftward_serving import handoff
 from driftward_serving.handoff import (
@@ -21,6 +23,7 @@ from driftward_serving.handoff import (
     RecordSender,
     build_records_payload,
 )
+from driftward_serving.predictor import build_predictor, compute_prediction
 from tests.unit.serving.conftest import (
     MonitorStub,
     Served,
@@ -468,3 +471,57 @@ def test_joined_steps_keep_nan_rows_for_a_piece_without_probabilities() -> None:
     assert np.isnan(joined.proba[2]).all()
     assert handoff.join_columns([first]) is first
     assert handoff.join_columns([]) is None
+
+
+def test_a_model_fitted_on_a_column_of_python_strings_reaches_the_monitor() -> None:
+    """Classes fitted from a pandas object column are an object array: their values
+    must travel, not their addresses (joining them as bytes killed the sender)."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(40, 3))
+    labels = np.array(["cat", "dog"] * 20, dtype=object)
+    buffer = RecordBuffer(capacity=10)
+    for model in (LogisticRegression(), DecisionTreeClassifier(max_depth=2)):
+        predictor = build_predictor(model.fit(features, labels))
+        for row in range(2):
+            prediction = compute_prediction(predictor, features[row : row + 1])
+            assert (
+                buffer.offer_predictions(
+                    [f"p{row}"], 1.0, features[row : row + 1], prediction.outputs, prediction.proba
+                )
+                is None
+            )
+        columns, _ = buffer.drain(10)
+        body = decode_records_body(build_records_payload("m", "v", columns, []))
+        assert [p["output"] for p in body["predictions"]] == model.predict(features[:2]).tolist()
+
+
+def test_outputs_that_are_python_objects_travel_as_their_values() -> None:
+    buffer = RecordBuffer(capacity=10)
+    for i, output in enumerate(["one", 1, None]):
+        outputs = np.array([output], dtype=object)
+        assert buffer.offer_predictions([f"p{i}"], 1.0, np.zeros((1, 1)), outputs, None) is None
+        if i == 1:
+            mixed, _ = buffer.drain(10)
+            assert mixed is not None
+            assert mixed.outputs.tolist() == ["one", "1"]  # NumPy's text for a mix
+    odd, _ = buffer.drain(10)
+    assert odd is not None
+    assert odd.outputs.tolist() == ["None"]
+    body = decode_records_body(build_records_payload("m", "v", odd, []))
+    assert body["predictions"][0]["output"] == "None"
+
+
+def test_a_record_batch_refuses_columns_of_python_objects() -> None:
+    with pytest.raises(TypeError, match="column 'output': dtype object holds Python objects"):
+        build_records_payload(
+            "m",
+            "v",
+            handoff.PredictionColumns(
+                ids=np.array([b"a"], dtype="S1"),
+                ts=np.zeros(1),
+                features=np.zeros((1, 1)),
+                outputs=np.array(["x"], dtype=object),
+                proba=None,
+            ),
+            [],
+        )

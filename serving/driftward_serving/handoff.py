@@ -47,7 +47,10 @@ QUEUE_FULL: Final = "queue_full"
 MONITOR_UNAVAILABLE: Final = "monitor_unavailable"
 # Only a model that does not declare its input width can change the row layout mid-run.
 LAYOUT_CHANGED: Final = "layout_changed"
-DROP_REASONS: Final = (QUEUE_FULL, MONITOR_UNAVAILABLE, LAYOUT_CHANGED)
+# A POST serving could not encode (a bug): its records are dropped, and the sender goes
+# on with the rest instead of ending and leaving every later record unsent.
+UNENCODABLE: Final = "unencodable"
+DROP_REASONS: Final = (QUEUE_FULL, MONITOR_UNAVAILABLE, LAYOUT_CHANGED, UNENCODABLE)
 PREDICTION: Final = "prediction"
 LABEL: Final = "label"
 RECORD_KINDS: Final = (PREDICTION, LABEL)
@@ -307,6 +310,7 @@ class RecordSender:
         self._session: aiohttp.ClientSession | None = None
         self._failing_since: float | None = None
         self._last_log = 0.0
+        self._logged_errors: dict[str, float] = {}
         self._flushing = asyncio.Lock()
 
     async def run(self) -> None:
@@ -322,7 +326,14 @@ class RecordSender:
         self._buffer.full, self._buffer.full_at = full, self._batch_size
         try:
             while True:
-                await self.flush(whole_posts_only=await self._wait_for_records(full))
+                whole_posts_only = await self._wait_for_records(full)
+                try:
+                    await self.flush(whole_posts_only=whole_posts_only)
+                except Exception:
+                    # A bug must not end the sender: the queue then only fills and drops.
+                    self._log_every_minute(
+                        "flush", "record flush failed; the sender tries again next interval"
+                    )
         finally:
             self._buffer.full, self._buffer.full_at = None, sys.maxsize
             await self._session.close()
@@ -359,7 +370,17 @@ class RecordSender:
                 predictions, labels = await self._drain_post()
                 rows = predictions.rows if predictions is not None else 0
                 pending -= rows + len(labels)
-                payload = build_records_payload(self._model, self._version, predictions, labels)
+                try:
+                    payload = build_records_payload(self._model, self._version, predictions, labels)
+                except Exception:
+                    self._log_every_minute(
+                        "encode",
+                        "could not encode a records POST; its records are dropped and counted "
+                        'in driftward_serving_records_dropped_total{reason="unencodable"}',
+                    )
+                    self._on_dropped(PREDICTION, UNENCODABLE, rows)
+                    self._on_dropped(LABEL, UNENCODABLE, len(labels))
+                    continue
                 if not await self._post(payload):
                     self._on_dropped(PREDICTION, MONITOR_UNAVAILABLE, rows)
                     self._on_dropped(LABEL, MONITOR_UNAVAILABLE, len(labels))
@@ -398,6 +419,17 @@ class RecordSender:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self._note_failure(type(exc).__name__)
         return False
+
+    def _log_every_minute(self, what: str, message: str) -> None:
+        """Log the exception being handled, with its traceback, at most once a minute
+        for each kind of failure."""
+        now = time.monotonic()
+        last = self._logged_errors.get(what)
+        if last is None or now - last >= LOG_EVERY_SECONDS:
+            self._logged_errors[what] = now
+            log.exception(
+                "%s (records are counted in driftward_serving_records_dropped_total)", message
+            )
 
     def _note_success(self) -> None:
         if self._failing_since is not None:

@@ -525,3 +525,79 @@ def test_a_record_batch_refuses_columns_of_python_objects() -> None:
             ),
             [],
         )
+
+
+def test_a_post_that_cannot_be_encoded_is_counted_and_the_rest_still_goes(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    buffer = RecordBuffer(capacity=100)
+    for i in range(6):
+        offer(buffer, 1, start=i)
+    buffer.offer_labels([LabelRecord(id="l0", ts=1.0, label=1)])
+    encode = handoff.build_records_payload
+    attempts: list[int] = []
+
+    def fails_on_the_second(*args: Any) -> bytes:
+        attempts.append(1)
+        if len(attempts) == 2:
+            raise ValueError("a bug in the encoder")
+        return encode(*args)
+
+    monkeypatch.setattr(handoff, "build_records_payload", fails_on_the_second)
+    posted: list[list[str]] = []
+    dropped: list[tuple[str, str, int]] = []
+
+    class Sender(RecordSender):
+        async def _post(self, payload: bytes) -> bool:
+            body = decode_records_body(payload)
+            posted.append([r["id"] for r in body["predictions"] + body["labels"]])
+            return True
+
+    sender = build_offline_sender(Sender, buffer, batch_size=3)
+    sender._on_dropped = lambda kind, reason, n: dropped.append((kind, reason, n))
+    asyncio.run(sender.flush())
+    assert posted == [["p0", "p1", "p2"], ["l0"]]
+    assert dropped == [("prediction", "unencodable", 3), ("label", "unencodable", 0)]
+    assert len(buffer) == 0
+    (logged,) = [r for r in caplog.records if r.name == handoff.__name__]
+    assert 'reason="unencodable"' in logged.getMessage()
+    assert logged.exc_info is not None
+    assert "a bug in the encoder" in str(logged.exc_info[1])
+
+
+def test_a_failing_flush_does_not_end_the_sender(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    buffer = RecordBuffer(capacity=100)
+    offer(buffer, 1)
+    flushes: list[int] = []
+    posted: list[int] = []
+
+    class Sender(RecordSender):
+        async def flush(self, *, whole_posts_only: bool = False) -> None:
+            flushes.append(1)
+            if len(flushes) <= 2:
+                raise RuntimeError("a bug in the flush")
+            await super().flush(whole_posts_only=whole_posts_only)
+
+        async def _post(self, payload: bytes) -> bool:
+            posted.append(len(decode_records_body(payload)["predictions"]))
+            return True
+
+    async def main() -> None:
+        task = asyncio.create_task(sender.run())
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if posted:
+                break
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    sender = build_offline_sender(Sender, buffer, batch_size=3, flush_seconds=0.01)
+    asyncio.run(main())
+    assert posted == [1]
+    logged = [r for r in caplog.records if r.name == handoff.__name__]
+    assert len(logged) == 1  # two failures, one line a minute
+    assert "the sender tries again next interval" in logged[0].getMessage()
+    assert logged[0].exc_info is not None

@@ -7,10 +7,13 @@ import contextlib
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import skops.io
+from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
@@ -29,6 +32,7 @@ from tests.unit.serving.conftest import (
     Served,
     decode_records_body,
     free_port,
+    sha256_of,
     wait_for,
 )
 
@@ -471,6 +475,32 @@ def test_joined_steps_keep_nan_rows_for_a_piece_without_probabilities() -> None:
     assert np.isnan(joined.proba[2]).all()
     assert handoff.join_columns([first]) is first
     assert handoff.join_columns([]) is None
+
+
+def test_a_model_served_from_a_pandas_label_column_answers_and_reaches_the_monitor(
+    serve: Callable[..., Served], monitor_stub: MonitorStub, tmp_path: Path
+) -> None:
+    """The user's path for labels read with pandas: the served artifact's classes_
+    are Python strings (an object array)."""
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
+    model = LogisticRegression(max_iter=1000).fit(X, names)
+    assert model.classes_.dtype == object
+    path = tmp_path / "named.skops"
+    skops.io.dump(model, path)
+    served = serve(
+        artifact_uri=path.as_uri(),
+        artifact_sha256=sha256_of(path),
+        monitor_url=monitor_stub.url,
+        record_flush_seconds=0.05,
+    )
+    response = served.client.post("/predict", json={"instances": [[5.1, 3.5, 1.4, 0.2]] * 2})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["predictions"] == ["setosa", "setosa"]
+    wait_for(lambda: len(monitor_stub.predictions) == 2, "2 predictions at the monitor")
+    assert [p["output"] for p in monitor_stub.predictions] == ["setosa", "setosa"]
+    assert [p["id"] for p in monitor_stub.predictions] == answer["ids"]
 
 
 def test_a_model_fitted_on_a_column_of_python_strings_reaches_the_monitor() -> None:

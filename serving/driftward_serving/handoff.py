@@ -427,9 +427,7 @@ class RecordSender:
         last = self._logged_errors.get(what)
         if last is None or now - last >= LOG_EVERY_SECONDS:
             self._logged_errors[what] = now
-            log.exception(
-                "%s (records are counted in driftward_serving_records_dropped_total)", message
-            )
+            log.exception(message)
 
     def _note_success(self) -> None:
         if self._failing_since is not None:

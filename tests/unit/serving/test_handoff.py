@@ -590,7 +590,10 @@ def test_a_post_that_cannot_be_encoded_is_counted_and_the_rest_still_goes(
     assert dropped == [("prediction", "unencodable", 3), ("label", "unencodable", 0)]
     assert len(buffer) == 0
     (logged,) = [r for r in caplog.records if r.name == handoff.__name__]
-    assert 'reason="unencodable"' in logged.getMessage()
+    assert logged.getMessage() == (
+        "could not encode a records POST; its records are dropped and counted in "
+        'driftward_serving_records_dropped_total{reason="unencodable"}'
+    )
     assert logged.exc_info is not None
     assert "a bug in the encoder" in str(logged.exc_info[1])
 
@@ -629,5 +632,5 @@ def test_a_failing_flush_does_not_end_the_sender(
     assert posted == [1]
     logged = [r for r in caplog.records if r.name == handoff.__name__]
     assert len(logged) == 1  # two failures, one line a minute
-    assert "the sender tries again next interval" in logged[0].getMessage()
+    assert logged[0].getMessage() == "record flush failed; the sender tries again next interval"
     assert logged[0].exc_info is not None

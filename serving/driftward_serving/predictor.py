@@ -208,11 +208,15 @@ def _build_sklearn_kernel(model: Any, final: object, classes: Array | None) -> t
 
         return "sklearn-proba-argmax", proba_argmax
 
+    # predict() returns classes_ values, as objects (KNeighbors) even where the classes
+    # are plain; only those are cast, so other outputs are served exactly as predicted.
+    plain_classes = None if classes.dtype.hasobject else classes.dtype
+
     def proba_and_predict(matrix: FloatMatrix) -> Prediction:
         proba = np.asarray(call(model.predict_proba, matrix), dtype=np.float64)
         outputs = np.asarray(call(model.predict, matrix))
-        if outputs.dtype.hasobject and not classes.dtype.hasobject:
-            outputs = outputs.astype(classes.dtype)  # predict() returns classes_ values
+        if plain_classes is not None and outputs.dtype.hasobject:
+            outputs = outputs.astype(plain_classes)
         return Prediction(outputs=outputs, proba=proba)
 
     return "sklearn-proba-predict", proba_and_predict

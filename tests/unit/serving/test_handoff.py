@@ -15,7 +15,6 @@ import pytest
 import skops.io
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
-from sklearn.tree import DecisionTreeClassifier
 
 from driftward_serving import handoff
 from driftward_serving.handoff import (
@@ -26,7 +25,6 @@ from driftward_serving.handoff import (
     RecordSender,
     build_records_payload,
 )
-from driftward_serving.predictor import build_predictor, compute_prediction
 from tests.unit.serving.conftest import (
     MonitorStub,
     Served,
@@ -501,28 +499,6 @@ def test_a_model_served_from_a_pandas_label_column_answers_and_reaches_the_monit
     wait_for(lambda: len(monitor_stub.predictions) == 2, "2 predictions at the monitor")
     assert [p["output"] for p in monitor_stub.predictions] == ["setosa", "setosa"]
     assert [p["id"] for p in monitor_stub.predictions] == answer["ids"]
-
-
-def test_a_model_fitted_on_a_column_of_python_strings_reaches_the_monitor() -> None:
-    """Classes fitted from a pandas object column are an object array: their values
-    must travel, not their addresses (joining them as bytes killed the sender)."""
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(40, 3))
-    labels = np.array(["cat", "dog"] * 20, dtype=object)
-    buffer = RecordBuffer(capacity=10)
-    for model in (LogisticRegression(), DecisionTreeClassifier(max_depth=2)):
-        predictor = build_predictor(model.fit(features, labels))
-        for row in range(2):
-            prediction = compute_prediction(predictor, features[row : row + 1])
-            assert (
-                buffer.offer_predictions(
-                    [f"p{row}"], 1.0, features[row : row + 1], prediction.outputs, prediction.proba
-                )
-                is None
-            )
-        columns, _ = buffer.drain(10)
-        body = decode_records_body(build_records_payload("m", "v", columns, []))
-        assert [p["output"] for p in body["predictions"]] == model.predict(features[:2]).tolist()
 
 
 def test_outputs_that_are_python_objects_travel_as_their_values() -> None:

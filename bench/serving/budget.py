@@ -4,7 +4,14 @@
 noisy machine that figure moves by a point or two between rounds, so a change
 to one stage is hard to judge there. This script times each stage on its own:
 
-- offer: ``RecordBuffer.offer_predictions`` at batch 1 (the request path);
+- offer in a request loop: what the hand-off adds to a batch-1 request, from
+  rounds of ``app.handle_infer`` (parse, predict, offer, answer; no HTTP) with
+  the hand-off on and off, interleaved in one process. This is the request
+  path's figure: it also counts what holding or copying the rows costs the
+  rest of the request (allocations that no longer reuse hot memory), which
+  the tight loop below cannot see;
+- offer alone: ``RecordBuffer.offer_predictions`` in a tight loop over
+  prebuilt arrays;
 - drain, encode: joining one POST's worth of rows into columns, and encoding it;
 - flush: ``RecordSender.flush`` of one POST's worth to the stub monitor
   (drain, encode and the aiohttp POST), in this process's CPU;
@@ -28,8 +35,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -39,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
+import skops.io
 from prometheus_client import CollectorRegistry
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
@@ -47,20 +58,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as serving_bench  # bench/ is not a package: run.py is beside this script
 
 from driftward_serving import recordbatch
+from driftward_serving.app import INFER_PATH, ServingState, handle_infer
+from driftward_serving.artifacts import read_model_state
 from driftward_serving.handoff import (
     PREDICTION,
     RecordBuffer,
     RecordSender,
     build_records_payload,
 )
-from driftward_serving.ledger import build_prediction_ids
+from driftward_serving.ledger import build_prediction_ids, open_ledgers
+from driftward_serving.metrics import build_metrics
 from driftward_serving.monitor.app import MonitorService, create_app
 from driftward_serving.monitor.settings import load_monitor_settings
+from driftward_serving.protocol import ERROR_REASONS, build_input_spec
 from driftward_serving.settings import ServingSettings
 
 # Rows per POST: serving's default record_batch_size.
 BATCH: int = ServingSettings.model_fields["record_batch_size"].default
 RATES = (3_000, 10_000, 13_000)
+# Interleaved rounds of BATCH requests, hand-off on and off, for the request path's stage.
+REQUEST_ROUNDS = 30
 SERVING, SIDECAR = "serving", "sidecar"
 # What each sidecar process's CPU pays for (the stub parses a batch and drops it).
 SIDECAR_STAGES = {
@@ -96,7 +113,8 @@ def main() -> int:
         batches = list(build_batches(model, X, warm + measured))
         print(f"-- {len(batches)} batches of {BATCH} rows; {warm} warm the monitor", flush=True)
         print(f"-- serving's buffer and the monitor's intake, in process, at {args.rate:,}/s")
-        stages = time_buffer(batches[warm:], args.rate)
+        stages = [time_request_path(model, X, out_dir)]
+        stages += time_buffer(batches[warm:], args.rate)
         stages += time_monitor_intake(service, batches, warm, args.rate)
         for sidecar in ("stub", "monitor"):
             print(f"-- feeding the {sidecar} at {args.rate:,} records/s", flush=True)
@@ -165,6 +183,49 @@ def pace(started: float, number: int, rate: int) -> None:
     time.sleep(max(0.0, started + number * BATCH / rate - time.monotonic()))
 
 
+def time_request_path(model: LogisticRegression, X: np.ndarray, out_dir: Path) -> Stage:
+    """What the hand-off adds to a batch-1 request: the median over interleaved rounds of
+    5,000 ``handle_infer`` calls with a RecordBuffer minus rounds without one."""
+    path = out_dir / "model.skops"
+    skops.io.dump(model, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    settings = ServingSettings(
+        artifact_uri=path.as_uri(), artifact_sha256=digest, model_name=serving_bench.MODEL_NAME
+    )
+    model_state = read_model_state(settings)
+    if model_state.predictor is None:
+        raise SystemExit(f"the budget's model did not load: {model_state.message}")
+    metrics = build_metrics(CollectorRegistry(), settings.model_name, "v1", ERROR_REASONS)
+    state = ServingState(
+        settings=settings,
+        metrics=metrics,
+        model=model_state,
+        ledgers=open_ledgers(None, 1, settings.prediction_id_retention),
+        buffer=None,
+        spec=build_input_spec(model_state.predictor, settings.max_batch_size),
+    )
+    bodies = [
+        orjson.dumps(
+            {"inputs": [{"name": "x", "shape": [1, X.shape[1]], "datatype": "FP64", "data": row}]}
+        )
+        for row in X[:512].tolist()
+    ]
+    buffer = RecordBuffer(BATCH)
+    added: list[float] = []
+    for number in range(REQUEST_ROUNDS + 1):
+        took = {}
+        for queue in (None, buffer) if number % 2 else (buffer, None):
+            state.buffer = queue
+            start = time.process_time()
+            for i in range(BATCH):
+                handle_infer(state, INFER_PATH, bodies[i % len(bodies)])
+            took[queue is not None] = time.process_time() - start
+            buffer.drain(BATCH)
+        if number:  # the first round warms both
+            added.append(1e6 * (took[True] - took[False]) / BATCH)
+    return Stage("offer in a request loop (request path)", SERVING, statistics.median(added))
+
+
 def time_buffer(batches: list[list[Row]], rate: int) -> list[Stage]:
     """Offer, drain and encode, each timed alone in this process's CPU."""
     buffer = RecordBuffer(BATCH)
@@ -188,7 +249,7 @@ def time_buffer(batches: list[list[Row]], rate: int) -> list[Stage]:
         )
     records = len(batches) * BATCH
     return [
-        Stage("offer (request path)", SERVING, 1e6 * offered / records),
+        Stage("offer alone, tight loop", SERVING, 1e6 * offered / records),
         Stage("drain: join into columns", SERVING, 1e6 * drained / records),
         Stage("encode the record batch", SERVING, 1e6 * encoded / records),
     ]
@@ -307,7 +368,7 @@ def build_table(stages: list[Stage]) -> str:
     for stage in sorted(stages, key=lambda stage: stage.where == SIDECAR):
         lines.append(row(stage.name, stage.where, stage.us_per_record))
     serving = (
-        by_name["offer (request path)"].us_per_record
+        by_name["offer in a request loop (request path)"].us_per_record
         + by_name["flush: drain, encode, aiohttp POST"].us_per_record
     )
     lines.append(row("serving side: offer + flush", SERVING, serving))

@@ -38,6 +38,13 @@ What it does, all on 127.0.0.1:
    p99, ratios against MLServer), the hand-off and monitor cost, and after
    several rounds a summary. Everything is also written under bench/results/ (git-ignored).
 
+With ``--compare-serving DIR`` (another checkout's ``serving/``, such as a git
+worktree of main), the two hand-off configurations also run on that code, in
+the same rounds, and the summary gives this code's req/s per pod core against
+it, paired by round. Two separate runs of a change cannot resolve a point or
+two on this machine; paired rounds can (2026-12-07: +-0.5-0.8 points over 21
+rounds).
+
 Configurations: driftward with the record hand-off off, on (records POSTed to a
 stub monitor that only parses them), and on with the real monitor
 (``driftward-serving monitor`` fed by the same records, evaluating every
@@ -114,6 +121,9 @@ KSERVE = "KServe 0.21 sklearn"
 DW_OFF = "driftward, hand-off off"
 DW_STUB = "driftward, hand-off on, stub monitor"
 DW_MONITOR = "driftward, hand-off on, real monitor"
+# --compare-serving: the same two configurations running another checkout's code.
+CMP_STUB = "compared, hand-off on, stub monitor"
+CMP_MONITOR = "compared, hand-off on, real monitor"
 DW_TWO = "driftward, 2 workers, real monitor (unpinned)"
 
 # What one batch-1 call of the model costs in a given environment (min over repeats, µs).
@@ -274,7 +284,21 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--two-workers", action="store_true", help="also run driftward with --workers 2, unpinned"
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--compare-serving",
+        type=Path,
+        metavar="DIR",
+        help="also run the hand-off configurations on the driftward_serving package in DIR "
+        "(another checkout's serving/, e.g. a git worktree's), in the same rounds",
+    )
+    args = parser.parse_args()
+    other = args.compare_serving
+    if other is not None and not (other / "driftward_serving" / "__init__.py").is_file():
+        parser.error(
+            f"--compare-serving {str(other)!r}: no driftward_serving/__init__.py there; "
+            "give the serving/ directory of another checkout"
+        )
+    return args
 
 
 # --------------------------------------------------------------------------- setup
@@ -519,6 +543,12 @@ def select_scenarios(args: argparse.Namespace, art: Artifacts) -> list[Scenario]
         (DW_STUB, "driftward", lambda a, p: driftward_server(a, p, sidecar="stub")),
         (DW_MONITOR, "driftward", lambda a, p: driftward_server(a, p, sidecar="monitor")),
     ]
+    other = args.compare_serving
+    if other is not None:
+        scenarios += [
+            (CMP_STUB, "driftward", lambda a, p: driftward_server(a, p, "stub", code=other)),
+            (CMP_MONITOR, "driftward", lambda a, p: driftward_server(a, p, "monitor", code=other)),
+        ]
     if args.two_workers:
         scenarios.append(
             (DW_TWO, "driftward", lambda a, p: driftward_server(a, None, "monitor", workers=2))
@@ -591,10 +621,16 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 def driftward_server(
-    art: Artifacts, pins: tuple[str, str] | None, sidecar: str | None, workers: int = 1
+    art: Artifacts,
+    pins: tuple[str, str] | None,
+    sidecar: str | None,
+    workers: int = 1,
+    code: Path | None = None,
 ) -> Iterator[Running]:
-    """Run `driftward-serving serve`, with a stub or the real monitor when the hand-off is on."""
+    """Run `driftward-serving serve`, with a stub or the real monitor when the hand-off is on;
+    both import driftward_serving from `code` when it is given (--compare-serving)."""
     port, metrics_port = free_port(), free_port()
+    code_env = {} if code is None else {"PYTHONPATH": str(code.resolve())}
     pod_cpus = pins[0] if pins else None
     bin_dir = Path(sys.executable).parent
     side: subprocess.Popen[bytes] | None = None
@@ -604,7 +640,9 @@ def driftward_server(
         if sidecar is not None:
             side_port = free_port()
             side_log = art.out_dir / f"{sidecar}-{side_port}.log"
-            side = start_sidecar(art.monitor_config, sidecar, side_port, side_log, pod_cpus)
+            side = start_sidecar(
+                art.monitor_config, sidecar, side_port, side_log, pod_cpus, extra_env=code_env
+            )
             monitor_url = f"http://{HOST}:{side_port}"
             wait_ready(f"{monitor_url}/healthz", side, side_log)
             if sidecar == "monitor":
@@ -621,6 +659,7 @@ def driftward_server(
                 "DRIFTWARD_SERVING_METRICS_PORT": str(metrics_port),
                 "DRIFTWARD_SERVING_MONITOR_URL": monitor_url,
                 "DRIFTWARD_SERVING_LOG_LEVEL": "warning",
+                **code_env,
             }
         )
         log = art.out_dir / f"driftward-{port}.log"
@@ -642,16 +681,23 @@ def driftward_server(
 
 
 def start_sidecar(
-    monitor_config: Path, sidecar: str, port: int, log: Path, cpus: str | None
+    monitor_config: Path,
+    sidecar: str,
+    port: int,
+    log: Path,
+    cpus: str | None,
+    *,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """The stub monitor or the real one (`driftward-serving monitor`) on `port`."""
+    env = dict(os.environ)
+    env.update(extra_env or {})
     if sidecar == "stub":
         command = [
             sys.executable, "-m", "uvicorn", "monitor_stub:app", "--host", HOST,
             "--port", str(port), "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
-        return _start(_pinned(command, cpus), log, cwd=HERE)
-    env = dict(os.environ)
+        return _start(_pinned(command, cpus), log, cwd=HERE, env=env)
     env.update(
         {
             "DRIFTWARD_MONITOR_CONFIG_PATH": str(monitor_config),
@@ -1055,6 +1101,21 @@ def cost_verdict(low: float, high: float, coverage: float) -> str:
     return f"not decided by these runs (the target is {target}; run more)"
 
 
+def build_comparison(runs: list[list[Result]]) -> list[str]:
+    """This code's hand-off configurations against --compare-serving's, paired by round
+    (the machine's slow and fast minutes land on both codes)."""
+    lines = []
+    for ours, other in ((DW_STUB, CMP_STUB), (DW_MONITOR, CMP_MONITOR)):
+        gains = [
+            100 * (by_name[ours].per_pod_core / by_name[other].per_pod_core - 1)
+            for by_name in ({r.name: r for r in results} for results in runs)
+            if ours in by_name and other in by_name
+        ]
+        if gains:
+            lines.append(f"{ours} against the compared code, req/s per pod core: {_spread(gains)}")
+    return lines
+
+
 def _spread(percents: list[float]) -> str:
     """The median of per-run percentages, every run, and the interval for the median."""
     each = "/".join(f"{c:.1f}" for c in percents)
@@ -1085,7 +1146,12 @@ def build_summary(runs: list[list[Result]]) -> str:
         lines.append(
             f"{name:<38} {show(rps, '.0f'):>22} {show(core, '.0f'):>22} {show(p99, '.1f'):>20}"
         )
-    for label, on_name in (("hand-off cost (stub)", DW_STUB), ("+ real monitor", DW_MONITOR)):
+    for label, on_name in (
+        ("hand-off cost (stub)", DW_STUB),
+        ("+ real monitor", DW_MONITOR),
+        ("compared code: hand-off cost (stub)", CMP_STUB),
+        ("compared code: + real monitor", CMP_MONITOR),
+    ):
         costs = []
         for results in runs:
             by_name = {r.name: r for r in results}
@@ -1106,6 +1172,7 @@ def build_summary(runs: list[list[Result]]) -> str:
         ]
         if accounted:
             lines.append(f"{label}, by CPU accounting, of the pod's CPU: {_spread(accounted)}")
+    lines += build_comparison(runs)
     for base in (MLSERVER_DEFAULT, MLSERVER_INLINE, KSERVE):
         for ours in (DW_OFF, DW_MONITOR):
             per_core, raw = [], []

@@ -11,10 +11,11 @@ its last flush it sends everything queued, however little (a batch processor's
 ``DRAIN_STEP_ROWS`` at a time, so requests run in between, and POSTs them to
 ``{MONITOR_URL}/v1/records`` as binary record batches (``recordbatch.py``,
 docs/contracts.md): a few arrays, not a JSON record per row. A
-failed POST (connection refused, timeout, non-2xx) drops that batch and
-counts it (``reason="monitor_unavailable"``); the rest waits for the next
-flush, so a dead monitor costs one failed connect per flush, not one per
-request.
+failed POST (connection refused, timeout, 5xx) drops that batch and counts it
+(``reason="monitor_unavailable"``); the rest waits for the next flush, so a
+dead monitor costs one failed connect per flush, not one per request. A POST
+the monitor refuses with a 4xx is dropped and counted
+(``reason="monitor_refused"``), its answer logged, and the flush goes on.
 
 Each worker process has its own buffer and sender; the monitor accepts records
 from any number of senders. This module must not block the event loop on the
@@ -45,12 +46,23 @@ log = logging.getLogger(__name__)
 
 QUEUE_FULL: Final = "queue_full"
 MONITOR_UNAVAILABLE: Final = "monitor_unavailable"
+# The monitor read the POST and refused it with a 4xx (invalid, too large, another
+# version): a bug or a misconfiguration, not an outage, so it is told apart.
+MONITOR_REFUSED: Final = "monitor_refused"
 # Only a model that does not declare its input width can change the row layout mid-run.
 LAYOUT_CHANGED: Final = "layout_changed"
 # A POST serving could not encode (a bug): its records are dropped, and the sender goes
 # on with the rest instead of ending and leaving every later record unsent.
 UNENCODABLE: Final = "unencodable"
-DROP_REASONS: Final = (QUEUE_FULL, MONITOR_UNAVAILABLE, LAYOUT_CHANGED, UNENCODABLE)
+DROP_REASONS: Final = (
+    QUEUE_FULL,
+    MONITOR_UNAVAILABLE,
+    MONITOR_REFUSED,
+    LAYOUT_CHANGED,
+    UNENCODABLE,
+)
+# How much of a refusal's body the log line quotes (the monitor names the field there).
+REFUSAL_LOG_CHARS: Final = 500
 PREDICTION: Final = "prediction"
 LABEL: Final = "label"
 RECORD_KINDS: Final = (PREDICTION, LABEL)
@@ -381,10 +393,13 @@ class RecordSender:
                     self._on_dropped(PREDICTION, UNENCODABLE, rows)
                     self._on_dropped(LABEL, UNENCODABLE, len(labels))
                     continue
-                if not await self._post(payload):
-                    self._on_dropped(PREDICTION, MONITOR_UNAVAILABLE, rows)
-                    self._on_dropped(LABEL, MONITOR_UNAVAILABLE, len(labels))
-                    return
+                failed = await self._post(payload)
+                if failed is not None:
+                    self._on_dropped(PREDICTION, failed, rows)
+                    self._on_dropped(LABEL, failed, len(labels))
+                    if failed == MONITOR_UNAVAILABLE:
+                        return
+                    continue
                 self._on_sent(PREDICTION, rows)
                 self._on_sent(LABEL, len(labels))
 
@@ -404,21 +419,40 @@ class RecordSender:
                 return join_columns(pieces), labels
             await asyncio.sleep(0)  # let requests run between steps
 
-    async def _post(self, payload: bytes) -> bool:
+    async def _post(self, payload: bytes) -> str | None:
+        """POST one batch; None once the monitor took it, else why it was dropped."""
         if self._session is None:
-            return False
+            return MONITOR_UNAVAILABLE
         try:
             async with self._session.post(
                 self._url, data=payload, headers={"Content-Type": recordbatch.MEDIA_TYPE}
             ) as response:
-                await response.read()
+                answer = await response.read()
                 if response.status < 300:
                     self._note_success()
-                    return True
+                    return None
+                if response.status < 500:
+                    self._note_success()  # it answered: reachable, but it refused this batch
+                    self._note_refusal(response.status, answer)
+                    return MONITOR_REFUSED
                 self._note_failure(f"HTTP {response.status}")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self._note_failure(type(exc).__name__)
-        return False
+        return MONITOR_UNAVAILABLE
+
+    def _note_refusal(self, status: int, answer: bytes) -> None:
+        """Log a refusal with the monitor's reason, at most once a minute."""
+        now = time.monotonic()
+        last = self._logged_errors.get("refused")
+        if last is None or now - last >= LOG_EVERY_SECONDS:
+            self._logged_errors["refused"] = now
+            log.warning(
+                "monitor at %s refused a records POST (HTTP %d: %s); its records are dropped "
+                'and counted in driftward_serving_records_dropped_total{reason="monitor_refused"}',
+                self._url,
+                status,
+                answer[:REFUSAL_LOG_CHARS].decode("utf-8", "replace"),
+            )
 
     def _log_every_minute(self, what: str, message: str) -> None:
         """Log the exception being handled, with its traceback, at most once a minute

@@ -161,6 +161,9 @@ class MonitorStub:
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
+        # Set to (status, JSON body) to refuse every POST as the real monitor would.
+        self.refusal: tuple[int, dict[str, Any]] | None = None
+        self.refused = 0
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -168,15 +171,17 @@ class MonitorStub:
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
                 assert self.headers["Content-Type"] == recordbatch.MEDIA_TYPE
                 body = decode_records_body(raw)
-                if self.path == "/v1/records":
+                status = 200 if self.path == "/v1/records" else 404
+                answer: dict[str, Any] = {
+                    "accepted_predictions": len(body["predictions"]),
+                    "accepted_labels": len(body["labels"]),
+                }
+                if stub.refusal is not None:
+                    (status, answer), stub.refused = stub.refusal, stub.refused + 1
+                elif status == 200:
                     stub.bodies.append(body)
-                reply = json.dumps(
-                    {
-                        "accepted_predictions": len(body["predictions"]),
-                        "accepted_labels": len(body["labels"]),
-                    }
-                ).encode()
-                self.send_response(200 if self.path == "/v1/records" else 404)
+                reply = json.dumps(answer).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -191,6 +192,35 @@ def test_records_and_labels_reach_the_monitor(
     assert served.sample(DROPPED, kind="prediction", reason="monitor_unavailable") == 0
 
 
+def test_records_the_monitor_refuses_are_counted_apart_and_its_reason_logged(
+    serve: Callable[..., Served], monitor_stub: MonitorStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    monitor_stub.refusal = (
+        409,
+        {"error": "version_mismatch", "message": "this monitor watches version 'v1', not 'v3'"},
+    )
+    served = serve(monitor_url=monitor_stub.url, record_batch_size=2, record_flush_seconds=0.05)
+    caplog.set_level(logging.WARNING, logger="driftward_serving.handoff")
+    response = served.client.post("/predict", json={"instances": [[5.1, 3.5, 1.4, 0.2]] * 5})
+    assert response.status_code == 200
+    wait_for(
+        lambda: served.sample(DROPPED, kind="prediction", reason="monitor_refused") == 5,
+        "all 5 records counted as monitor_refused",
+    )
+    assert served.sample(DROPPED, kind="prediction", reason="monitor_unavailable") == 0
+    assert served.sample(SENT, kind="prediction") == 0
+    assert monitor_stub.refused == 3  # POSTs of 2, 2 and 1: a refusal does not stop a flush
+    refusals = [
+        r.getMessage() for r in caplog.records if "refused a records POST" in r.getMessage()
+    ]
+    assert refusals == [
+        f"monitor at {monitor_stub.url}/v1/records refused a records POST (HTTP 409: "
+        '{"error": "version_mismatch", "message": "this monitor watches version \'v1\', '
+        "not 'v3'\"}); its records are dropped and counted in "
+        'driftward_serving_records_dropped_total{reason="monitor_refused"}'
+    ]  # once a minute, not once a POST
+
+
 def test_a_flush_is_split_into_posts_of_at_most_the_batch_size(
     serve: Callable[..., Served], monitor_stub: MonitorStub
 ) -> None:
@@ -302,10 +332,10 @@ def test_a_flush_sends_what_was_queued_and_leaves_later_records_for_the_next() -
     posted: list[int] = []
 
     class Sender(RecordSender):
-        async def _post(self, payload: bytes) -> bool:
+        async def _post(self, payload: bytes) -> str | None:
             posted.append(len(decode_records_body(payload)["predictions"]))
             offer(buffer, 1, start=100 + len(posted))  # a request lands mid-POST
-            return True
+            return None
 
     sender = build_offline_sender(Sender, buffer, batch_size=2)
     asyncio.run(sender.flush())
@@ -324,10 +354,10 @@ def run_sender(
     posted: list[list[str]] = []
 
     class Sender(RecordSender):
-        async def _post(self, payload: bytes) -> bool:
+        async def _post(self, payload: bytes) -> str | None:
             body = decode_records_body(payload)
             posted.append([r["id"] for r in body["predictions"] + body["labels"]])
-            return True
+            return None
 
     async def main() -> None:
         task = asyncio.create_task(build_offline_sender(Sender, buffer, 3, flush_seconds).run())
@@ -391,10 +421,10 @@ def test_records_a_flush_took_do_not_wake_the_sender_again() -> None:
             await super().flush(whole_posts_only=whole_posts_only)
             flushes.append((whole_posts_only, before, len(self._buffer)))
 
-        async def _post(self, payload: bytes) -> bool:
+        async def _post(self, payload: bytes) -> str | None:
             if not flushes and len(buffer) == 3:  # the first POST of the first flush
                 offer(buffer, 1, start=50)
-            return True
+            return None
 
     async def main() -> None:
         task = asyncio.create_task(build_offline_sender(Sender, buffer, 3, 0.2).run())
@@ -425,10 +455,10 @@ def test_a_post_is_joined_in_steps_with_requests_served_in_between(
     posted: list[dict[str, Any]] = []
 
     class Sender(RecordSender):
-        async def _post(self, payload: bytes) -> bool:
+        async def _post(self, payload: bytes) -> str | None:
             events.append("post")
             posted.append(decode_records_body(payload))
-            return True
+            return None
 
     async def requests() -> None:  # stands in for the requests the loop serves meanwhile
         while True:
@@ -554,10 +584,10 @@ def test_a_post_that_cannot_be_encoded_is_counted_and_the_rest_still_goes(
     dropped: list[tuple[str, str, int]] = []
 
     class Sender(RecordSender):
-        async def _post(self, payload: bytes) -> bool:
+        async def _post(self, payload: bytes) -> str | None:
             body = decode_records_body(payload)
             posted.append([r["id"] for r in body["predictions"] + body["labels"]])
-            return True
+            return None
 
     sender = build_offline_sender(Sender, buffer, batch_size=3)
     sender._on_dropped = lambda kind, reason, n: dropped.append((kind, reason, n))
@@ -589,9 +619,9 @@ def test_a_failing_flush_does_not_end_the_sender(
                 raise RuntimeError("a bug in the flush")
             await super().flush(whole_posts_only=whole_posts_only)
 
-        async def _post(self, payload: bytes) -> bool:
+        async def _post(self, payload: bytes) -> str | None:
             posted.append(len(decode_records_body(payload)["predictions"]))
-            return True
+            return None
 
     async def main() -> None:
         task = asyncio.create_task(sender.run())

@@ -79,6 +79,9 @@ RATES = (3_000, 10_000, 13_000)
 # Interleaved rounds of BATCH requests, hand-off on and off, for the request path's stage.
 REQUEST_ROUNDS = 30
 SERVING, SIDECAR = "serving", "sidecar"
+# The serving stages the table adds up: what one request pays, and what its flush pays.
+REQUEST_PATH = "offer in a request loop (request path)"
+FLUSH = "flush: drain, encode, aiohttp POST"
 # What each sidecar process's CPU pays for (the stub parses a batch and drops it).
 SIDECAR_STAGES = {
     "stub": "stub process (HTTP, parse)",
@@ -220,10 +223,13 @@ def time_request_path(model: LogisticRegression, X: np.ndarray, out_dir: Path) -
             for i in range(BATCH):
                 handle_infer(state, INFER_PATH, bodies[i % len(bodies)])
             took[queue is not None] = time.process_time() - start
-            buffer.drain(BATCH)
+            columns, _ = buffer.drain(BATCH)
+            offered = columns.rows if columns is not None else 0
+            if offered != (BATCH if queue is not None else 0):
+                raise SystemExit(f"{BATCH} requests offered {offered} records to the hand-off")
         if number:  # the first round warms both
             added.append(1e6 * (took[True] - took[False]) / BATCH)
-    return Stage("offer in a request loop (request path)", SERVING, statistics.median(added))
+    return Stage(REQUEST_PATH, SERVING, statistics.median(added))
 
 
 def time_buffer(batches: list[list[Row]], rate: int) -> list[Stage]:
@@ -304,7 +310,7 @@ def measure_sidecar(
         serving_bench.stop_process(process)
     stages = [Stage(SIDECAR_STAGES[sidecar], SIDECAR, side)]
     if sidecar == "stub":
-        stages.insert(0, Stage("flush: drain, encode, aiohttp POST", SERVING, flush))
+        stages.insert(0, Stage(FLUSH, SERVING, flush))
     return stages
 
 
@@ -367,10 +373,7 @@ def build_table(stages: list[Stage]) -> str:
     by_name = {stage.name: stage for stage in stages}
     for stage in sorted(stages, key=lambda stage: stage.where == SIDECAR):
         lines.append(row(stage.name, stage.where, stage.us_per_record))
-    serving = (
-        by_name["offer in a request loop (request path)"].us_per_record
-        + by_name["flush: drain, encode, aiohttp POST"].us_per_record
-    )
+    serving = by_name[REQUEST_PATH].us_per_record + by_name[FLUSH].us_per_record
     lines.append(row("serving side: offer + flush", SERVING, serving))
     for sidecar, name in SIDECAR_STAGES.items():
         side = by_name[name].us_per_record

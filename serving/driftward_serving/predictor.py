@@ -109,8 +109,17 @@ def build_predictor(model: object, feature_names: Sequence[str] | None = None) -
         raise TypeError(f"the artifact holds a {type(model).__name__}, which has no predict()")
     n_features = _int_or_none(getattr(model, "n_features_in_", None))
     names = _feature_names(model, feature_names, n_features)
-    classes = _classes(model)
     final = _final_estimator(model)
+    outputs = _count_outputs(model, final, n_features)
+    if outputs is not None and outputs != 1:
+        # Its answers would be served wrong (argmax across outputs) and it has no single
+        # target the monitor could score, so it is refused at load, not half served.
+        raise ValueError(
+            f"the model predicts {outputs} outputs per row (it was fitted on a target of "
+            f"{outputs} columns); driftward serves and monitors models with one output "
+            "per row: fit one model per target"
+        )
+    classes = _classes(model)
     generic_name, generic = _build_sklearn_kernel(model, final, classes)
     kernel_name, kernel = generic_name, generic
     fast = _build_numpy_kernel(model, classes)
@@ -124,6 +133,26 @@ def build_predictor(model: object, feature_names: Sequence[str] | None = None) -
         kernel=kernel,
         kernel_name=kernel_name,
     )
+
+
+def _count_outputs(model: Any, final: object, n_features: int | None) -> int | None:
+    """How many values the model predicts per row: from what the fitted estimator
+    declares, else from one probe row; None when neither tells."""
+    classes = getattr(final, "classes_", None)
+    if isinstance(classes, list):  # scikit-learn's multi-output classifiers: one per output
+        return len(classes)
+    declared = _int_or_none(getattr(final, "n_outputs_", None))
+    if declared is not None:
+        return declared
+    if n_features is None:
+        return None
+    try:
+        with sklearn.config_context(assume_finite=True), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            shape = np.shape(model.predict(np.zeros((1, n_features))))
+    except (ValueError, TypeError, FloatingPointError):
+        return None  # a model that refuses zeros; the kernels' own probe decides the rest
+    return int(math.prod(shape[1:]))
 
 
 def _int_or_none(value: object) -> int | None:

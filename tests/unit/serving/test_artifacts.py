@@ -18,6 +18,7 @@ from moto.server import ThreadedMotoServer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.tree import DecisionTreeClassifier
 
 from driftward_serving import artifacts
 from tests.unit.serving.conftest import MODEL, Artifact, Served, sha256_of
@@ -162,6 +163,16 @@ def test_something_that_is_not_a_model_is_refused(
     skops.io.dump({"weights": [1, 2, 3]}, path)
     served = serve(artifact_uri=path.as_uri(), artifact_sha256=sha256_of(path))
     assert_not_ready(served, artifacts.NOT_A_MODEL, "no predict")
+
+
+def test_a_model_with_several_outputs_is_refused_at_load(
+    serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    X = np.random.default_rng(0).normal(size=(40, len(ROW)))
+    path = tmp_path / "two-targets.skops"
+    skops.io.dump(DecisionTreeClassifier(max_depth=2).fit(X, (X[:, :2] > 0).astype(int)), path)
+    served = serve(artifact_uri=path.as_uri(), artifact_sha256=sha256_of(path))
+    assert_not_ready(served, artifacts.NOT_A_MODEL, "predicts 2 outputs per row")
 
 
 @pytest.fixture

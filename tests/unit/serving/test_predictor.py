@@ -10,6 +10,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.multioutput import MultiOutputRegressor
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
@@ -157,6 +158,34 @@ def test_models_fitted_on_named_columns_keep_their_names_and_stay_quiet() -> Non
 def test_not_a_model_is_refused() -> None:
     with pytest.raises(TypeError, match="no predict"):
         build_predictor({"coef": [1, 2]})
+
+
+def _two_targets(X: np.ndarray) -> np.ndarray:
+    return np.c_[X[:, 0] > X[:, 0].mean(), X[:, 1] > X[:, 1].mean()].astype(int)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        DecisionTreeClassifier(random_state=0),  # classes_ is a list; once served argmax'd
+        KNeighborsClassifier(3),
+        MultiOutputRegressor(Ridge()),  # declares nothing: found by its probe row
+        make_pipeline(StandardScaler(), LinearRegression()),  # numpy kernel's family
+    ],
+    ids=["tree", "knn", "multioutput-wrapper", "pipeline-linear"],
+)
+def test_a_model_with_two_outputs_per_row_is_refused_by_name(model: Any) -> None:
+    X, _ = load_iris(return_X_y=True)
+    model.fit(X, _two_targets(X))
+    with pytest.raises(ValueError, match=r"predicts 2 outputs per row .* fit one model per target"):
+        build_predictor(model)
+
+
+def test_outputs_with_different_class_counts_are_refused_the_same_way() -> None:
+    X, y = load_iris(return_X_y=True)
+    model = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, np.c_[y, X[:, 0] > 5])
+    with pytest.raises(ValueError, match="predicts 2 outputs per row"):
+        build_predictor(model)
 
 
 def test_model_side_input_errors_are_input_errors() -> None:

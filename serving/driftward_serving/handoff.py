@@ -186,7 +186,7 @@ class RecordBuffer:
             ids=_build_ids(self._ids[:rows]),
             ts=stamps if count == rows else np.repeat(stamps, sizes[:count]),
             features=_join_arrays(self._features[:count]),
-            outputs=_plain(_join_arrays(self._outputs[:count])),
+            outputs=_plain(_one_per_row(_join_arrays(self._outputs[:count]))),
             proba=joined_proba,
         )
         self.rows -= rows
@@ -219,6 +219,14 @@ def _join_arrays(arrays: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
             return np.concatenate(arrays)
         return np.frombuffer(joined, dtype=first.dtype).reshape(-1, *first.shape[1:])
     return np.concatenate(arrays)
+
+
+def _one_per_row(outputs: Array) -> Array:
+    """Outputs of shape (n, 1), which a regressor fitted on a one-column target (a
+    DataFrame's ``df[["y"]]``) predicts, as the (n,) column the record batch carries.
+    Serving still answers them as the model shaped them. Models with more outputs per
+    row are refused at load (predictor.build_predictor)."""
+    return outputs.reshape(-1) if outputs.ndim == 2 and outputs.shape[1] == 1 else outputs
 
 
 def _plain(outputs: Array) -> Array:

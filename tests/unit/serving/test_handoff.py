@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 import skops.io
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from driftward_serving import handoff
 from driftward_serving.handoff import (
@@ -529,6 +529,31 @@ def test_a_model_served_from_a_pandas_label_column_answers_and_reaches_the_monit
     wait_for(lambda: len(monitor_stub.predictions) == 2, "2 predictions at the monitor")
     assert [p["output"] for p in monitor_stub.predictions] == ["setosa", "setosa"]
     assert [p["id"] for p in monitor_stub.predictions] == answer["ids"]
+
+
+def test_a_regressor_fitted_on_a_one_column_target_reaches_the_monitor(
+    serve: Callable[..., Served], monitor_stub: MonitorStub, tmp_path: Path
+) -> None:
+    """``fit(X, df[["y"]])``: predict answers an (n, 1) block, which the monitor's
+    record batch (one output per row) would refuse as it is."""
+    X, y = load_diabetes(return_X_y=True)
+    model = LinearRegression().fit(X, y.reshape(-1, 1))
+    path = tmp_path / "column.skops"
+    skops.io.dump(model, path)
+    served = serve(
+        artifact_uri=path.as_uri(),
+        artifact_sha256=sha256_of(path),
+        feature_names=None,
+        monitor_url=monitor_stub.url,
+        record_flush_seconds=0.05,
+    )
+    response = served.client.post("/predict", json={"instances": X[:2].tolist()})
+    assert response.status_code == 200, response.text
+    want = model.predict(X[:2])
+    assert np.allclose(response.json()["predictions"], want)  # answered as the model shapes it
+    wait_for(lambda: len(monitor_stub.predictions) == 2, "2 predictions at the monitor")
+    assert np.allclose([p["output"] for p in monitor_stub.predictions], want[:, 0])
+    assert served.sample(DROPPED, kind="prediction", reason="monitor_refused") == 0
 
 
 def test_outputs_that_are_python_objects_travel_as_their_values() -> None:

@@ -136,22 +136,21 @@ def build_predictor(model: object, feature_names: Sequence[str] | None = None) -
 
 
 def _count_outputs(model: Any, final: object, n_features: int | None) -> int | None:
-    """How many values the model predicts per row: from what the fitted estimator
-    declares, else from one probe row; None when neither tells."""
+    """How many values the model predicts per row: one array of classes per output for
+    scikit-learn's multi-output classifiers, else the shape of one probe row's answer;
+    None when neither tells. (``n_outputs_`` cannot tell: for MLPClassifier it counts
+    output units, one per class.)"""
     classes = getattr(final, "classes_", None)
-    if isinstance(classes, list):  # scikit-learn's multi-output classifiers: one per output
+    if isinstance(classes, list):
         return len(classes)
-    declared = _int_or_none(getattr(final, "n_outputs_", None))
-    if declared is not None:
-        return declared
     if n_features is None:
         return None
     try:
         with sklearn.config_context(assume_finite=True), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             shape = np.shape(model.predict(np.zeros((1, n_features))))
-    except (ValueError, TypeError, FloatingPointError):
-        return None  # a model that refuses zeros; the kernels' own probe decides the rest
+    except Exception:  # advisory: a model may refuse a row of zeros in any way
+        return None
     return int(math.prod(shape[1:]))
 
 

@@ -22,14 +22,14 @@ ROWS = 7
 
 def _fitted(kind: str, X: np.ndarray, y: np.ndarray) -> Iterator[tuple[str, Any]]:
     """Each estimator of `kind` that fits (X, y) with its default parameters."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence and deprecation chatter
-        for name, cls in all_estimators(type_filter=kind):
-            try:
+    for name, cls in all_estimators(type_filter=kind):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # convergence and deprecation chatter
                 model = cls().fit(X, y)
-            except Exception:  # needs parameters, or cannot take this target: not served
-                continue
-            yield name, model
+        except Exception:  # needs parameters, or cannot take this target: not served
+            continue
+        yield name, model
 
 
 def _answers_like_predict(model: Any, X: np.ndarray) -> str | None:

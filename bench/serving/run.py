@@ -833,6 +833,29 @@ def tree_cpu_seconds(root: int | None) -> float:
     return sum(table.get(pid, (0, 0.0))[1] for pid in _tree(root, table))
 
 
+def read_thread_cpu_ns(root: int | None) -> dict[int, int]:
+    """Nanoseconds on a CPU of every live thread of a process and its live descendants,
+    by thread id (``/proc/PID/task/TID/schedstat``, not 10 ms ticks)."""
+    if root is None:
+        return {}
+    threads = {}
+    for pid in _tree(root, _process_table()):
+        with contextlib.suppress(OSError):  # a thread or process that just ended
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    threads[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+    return threads
+
+
+def compute_thread_cpu_seconds(before: dict[int, int], after: dict[int, int]) -> float | None:
+    """CPU seconds used between two read_thread_cpu_ns readings, or None when a thread of
+    the first ended before the second (its time is gone, so the sum would be short).
+    Threads that started in between count whole: all their time is in the window."""
+    if not before.keys() <= after.keys():
+        return None
+    return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9
+
+
 def pin_tree(running: Running, cpus: str) -> None:
     """Move every thread of the server's and the sidecar's process trees onto ``cpus``."""
     cores = {int(cpu) for cpu in cpus.split(",")}

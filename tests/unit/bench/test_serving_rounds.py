@@ -32,6 +32,33 @@ def test_rounds_alternate_so_every_configuration_averages_the_same_position(
     assert positions == [4] * 5
 
 
+def test_thread_cpu_counts_new_threads_whole_and_refuses_a_window_a_thread_left(
+    bench: ModuleType,
+) -> None:
+    before = {1: 5_000_000_000, 2: 1_000_000_000}
+    after = {1: 6_500_000_000, 2: 1_250_000_000, 3: 250_000_000}
+    assert bench.compute_thread_cpu_seconds(before, after) == 2.0
+    assert bench.compute_thread_cpu_seconds(before, {1: 6_000_000_000}) is None
+
+
+def test_thread_cpu_is_read_in_ns_for_the_whole_tree(bench: ModuleType) -> None:
+    pod = subprocess.Popen([sys.executable, "-c", POD], stdout=subprocess.PIPE, text=True)
+    try:
+        assert pod.stdout is not None
+        child = int(pod.stdout.readline())
+        threads = bench.read_thread_cpu_ns(pod.pid)
+        # The main thread and the sleeping one, and the child's thread.
+        assert {pod.pid, child} <= threads.keys()
+        assert len(threads) == 3
+        assert all(ns >= 0 for ns in threads.values())
+        assert threads[pod.pid] > 0  # starting Python costs CPU
+        assert bench.read_thread_cpu_ns(None) == {}
+    finally:
+        os.kill(child, signal.SIGKILL)
+        pod.kill()
+        pod.wait()
+
+
 def test_a_tree_is_the_process_and_every_live_descendant(bench: ModuleType) -> None:
     table = {10: (1, 1.0), 11: (10, 2.0), 12: (11, 3.0), 13: (10, 4.0), 20: (1, 5.0)}
     assert sorted(bench._tree(10, table)) == [10, 11, 12, 13]

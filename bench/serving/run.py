@@ -836,15 +836,19 @@ def tree_cpu_seconds(root: int | None) -> float:
 def read_thread_cpu_ns(root: int | None) -> dict[int, int]:
     """Nanoseconds on a CPU of every live thread of a process and its live descendants,
     by thread id (``/proc/PID/task/TID/schedstat``, not 10 ms ticks)."""
-    if root is None:
-        return {}
     threads = {}
-    for pid in _tree(root, _process_table()):
-        with contextlib.suppress(OSError):  # a thread or process that just ended
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    threads[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+    for task in _tree_tasks([root] if root is not None else []):
+        with contextlib.suppress(OSError, ValueError, IndexError):  # a thread that just ended
+            threads[int(task.name)] = int((task / "schedstat").read_text().split()[0])
     return threads
+
+
+def _tree_tasks(roots: list[int]) -> Iterator[Path]:
+    """The /proc task directory of every live thread in the process trees of `roots`."""
+    table = _process_table()
+    for pid in (pid for root in roots for pid in _tree(root, table)):
+        with contextlib.suppress(OSError):  # a process that just ended
+            yield from list(Path(f"/proc/{pid}/task").iterdir())
 
 
 def compute_thread_cpu_seconds(before: dict[int, int], after: dict[int, int]) -> float | None:
@@ -859,13 +863,10 @@ def compute_thread_cpu_seconds(before: dict[int, int], after: dict[int, int]) ->
 def pin_tree(running: Running, cpus: str) -> None:
     """Move every thread of the server's and the sidecar's process trees onto ``cpus``."""
     cores = {int(cpu) for cpu in cpus.split(",")}
-    table = _process_table()
     roots = [pid for pid in (running.server_pid, running.sidecar_pid) if pid is not None]
-    for pid in (pid for root in roots for pid in _tree(root, table)):
-        with contextlib.suppress(OSError):  # a thread or process that just ended
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(int(task.name), cores)
+    for task in _tree_tasks(roots):
+        with contextlib.suppress(OSError):  # a thread that just ended
+            os.sched_setaffinity(int(task.name), cores)
 
 
 def round_order(count: int, number: int) -> list[int]:

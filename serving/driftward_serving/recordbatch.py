@@ -69,7 +69,7 @@ class RecordBatch:
 
     model: str
     version: str
-    ids: list[str]
+    ids: np.ndarray[Any, np.dtype[np.bytes_]]  # ASCII, NUL padded; never an empty id
     ts: np.ndarray[Any, np.dtype[np.float64]]
     features: np.ndarray[Any, np.dtype[np.float64]]
     outputs: np.ndarray[Any, Any]
@@ -165,7 +165,7 @@ def parse_record_batch(body: bytes, max_rows: int) -> RecordBatch:
     return RecordBatch(
         model=model,
         version=version,
-        ids=_read_ids(arrays[ID]) if ID in arrays else [],
+        ids=_check_ids(arrays[ID]) if ID in arrays else np.empty(0, dtype="S1"),
         ts=arrays.get(TS, np.empty(0)).astype(np.float64, copy=False),
         features=features.astype(np.float64, copy=False),
         outputs=arrays.get(OUTPUT, np.empty(0)),
@@ -242,18 +242,19 @@ def _column_shape(where: str, name: str, value: object, rows: int) -> tuple[int,
     return tuple(value)
 
 
-def _read_ids(column: np.ndarray[Any, Any]) -> list[str]:
-    width = column.dtype.itemsize
-    try:
-        # One decode and a slice per id: several times cheaper than a decode per id.
-        text = column.tobytes().decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise RecordBatchError(
-            f"column 'id': row {exc.start // width} is not ASCII; ids are ASCII text"
-        ) from exc
-    ids = [text[start : start + width] for start in range(0, len(text), width)]
-    if "\0" in text:
-        ids = [ident.rstrip("\0") for ident in ids]
-    if "" in ids:
-        raise RecordBatchError(f"column 'id': row {ids.index('')} is empty; every id needs a value")
-    return ids
+def _check_ids(column: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.bytes_]]:
+    """The id column as it is, once every id is ASCII and not empty (whole-column checks;
+    only a bad column is searched for the row to name)."""
+    rows, width = len(column), column.dtype.itemsize
+    octets = column.view(np.uint8).reshape(rows, width)
+    if rows and octets.max() >= 0x80:
+        row = int(np.argmax((octets >= 0x80).any(axis=1)))
+        raise RecordBatchError(f"column 'id': row {row} is not ASCII; ids are ASCII text")
+    blank = np.flatnonzero(octets[:, 0] == 0)
+    if blank.size:
+        empty = blank[~octets[blank].any(axis=1)]
+        if empty.size:
+            raise RecordBatchError(
+                f"column 'id': row {int(empty[0])} is empty; every id needs a value"
+            )
+    return column

@@ -9,7 +9,9 @@ process runs:
 - the join buffer remembers the last ``join_buffer_size`` prediction ids (with
   their output and probabilities) so that labels arriving later can be joined;
   ids pushed out are remembered a while longer so that their labels are
-  counted as late rather than unknown;
+  counted as late rather than unknown. Ids are kept as fingerprints in an
+  ``IdIndex`` (idindex.py), not as strings: a chunk of ids is a few array
+  operations, with no Python object per row;
 - the performance window keeps the last ``window.size`` joined labels, with
   confusion counts, probability histograms and sums kept incrementally.
 
@@ -38,6 +40,7 @@ from driftward_serving.monitor.counts import (
     RegressionSums,
     WindowCounts,
 )
+from driftward_serving.monitor.idindex import ABSENT, IdIndex, Keys
 from driftward_serving.monitor.profile import (
     CONFIDENCE_BINS,
     CategoricalProfile,
@@ -124,7 +127,8 @@ class WindowSizes:
     window_capacity: int
     join_ids: int
     join_capacity: int
-    expired_ids: int
+    remembered_ids: int  # fingerprints held for the join and for late labels
+    remembered_capacity: int
     labels: int
     label_capacity: int
 
@@ -249,8 +253,9 @@ class LiveWindow:
         self._k = len(self._classes) if self._classes else 0
         self._class_index = {key: i for i, key in enumerate(self._classes or ())}
 
-        self._join_ids: dict[str, int] = {}
-        self._join_slot_ids = np.full(j, None, dtype=object)  # the id in each join slot
+        # Ids pushed out of the join buffer stay in the index until at least half a join
+        # buffer of newer ids has come, so that their labels count as late, not unknown.
+        self._ids = IdIndex(j + j // 2)
         # Whether a slot holds its id's latest prediction (False once the id is sent again).
         self._join_current = np.zeros(j, dtype=bool)
         self._join_class = np.full(j, -1, dtype=np.int32)
@@ -258,14 +263,6 @@ class LiveWindow:
         self._join_proba = np.zeros((j, self._k), dtype=np.float32)
         self._join_has_proba = np.zeros(j, dtype=bool)
         self._join_labelled = np.zeros(j, dtype=bool)
-        # Ids pushed out of the join buffer, kept a while longer to tell late labels from
-        # unknown ones: two generations of at most j/2 ids each, the older dropped whole
-        # when the newer fills. Trimming one dict from the front instead cost ~50 µs per
-        # record (a dict emptied from the front rescans its deleted slots) and an
-        # OrderedDict ~1 µs; this costs one C-level update per chunk.
-        self._expired_limit = max(1, j // 2)
-        self._expired: dict[str, None] = {}
-        self._expired_before: dict[str, None] = {}
         self._labelled_in_window = 0
         self.join_evictions = 0  # ids pushed out of the join buffer before their label came
 
@@ -332,7 +329,7 @@ class LiveWindow:
         for start in range(0, len(valid), self.capacity):
             chunk = valid[start : start + self.capacity]
             duplicates += self._insert(
-                [r.id for r in chunk],
+                self._ids.fingerprint([r.id for r in chunk]),
                 np.array([r.ts for r in chunk], dtype=np.float64),
                 self._bin_chunk(chunk),
                 self._outputs(chunk),
@@ -345,22 +342,24 @@ class LiveWindow:
 
     def add_prediction_columns(
         self,
-        ids: Sequence[str],
+        ids: npt.NDArray[np.bytes_] | Sequence[str],
         ts: npt.NDArray[np.float64],
         features: npt.NDArray[np.float64],
         outputs: npt.NDArray[Any],
         proba: npt.NDArray[np.float64] | None,
     ) -> IntakeResult:
-        """Count a batch given as columns (the binary record batch): no object per row."""
+        """Count a batch given as columns (the binary record batch): no object per row.
+        `ids` are the batch's NUL-padded ASCII column, or text."""
         n = len(ids)
         if features.ndim != 2 or features.shape[1] != len(self._features):
             return IntakeResult(rejected_predictions=n)
+        keys = self._ids.fingerprint(ids)
         duplicates = 0
         for start in range(0, n, self.capacity):
             stop = min(n, start + self.capacity)
             rows = slice(start, stop)
             duplicates += self._insert(
-                ids[rows],
+                keys[rows],
                 ts[rows],
                 self._bin_columns(features[rows], outputs[rows]),
                 self._output_columns(outputs[rows], None if proba is None else proba[rows]),
@@ -474,13 +473,13 @@ class LiveWindow:
 
     def _insert(
         self,
-        ids: Sequence[str],
+        keys: Keys,
         ts: npt.NDArray[np.float64],
         bins: npt.NDArray[np.int32],
         outputs: _Outputs,
         raw: npt.NDArray[np.float64] | None = None,
     ) -> int:
-        n, w = len(ids), self.capacity
+        n, w = len(keys), self.capacity
         seqs = np.arange(self._next, self._next + n, dtype=np.int64)
         # Evict from the drift window first: it reads join-buffer rows that the
         # join eviction below may overwrite when both have the same size.
@@ -496,7 +495,7 @@ class LiveWindow:
             if np.count_nonzero(self._pending) * raw.shape[1] > SETTLE_LIMIT_VALUES:
                 self._settle()  # a large window: no read should have to bin all of it
         self._ts[slots] = ts
-        duplicates = self._join(ids, seqs, outputs)
+        duplicates = self._join(keys, seqs, outputs)
         self._next += n
 
         if turnover:
@@ -527,49 +526,29 @@ class LiveWindow:
         self._labelled_in_window -= int(self._join_labelled[evicted % j].sum())
         return False
 
-    def _join(self, ids: Sequence[str], seqs: npt.NDArray[np.int64], outputs: _Outputs) -> int:
+    def _join(self, keys: Keys, seqs: npt.NDArray[np.int64], outputs: _Outputs) -> int:
         """Put the chunk in the join buffer; returns how many ids were in it already."""
-        n, j = len(ids), self.join_capacity
+        n, j = len(keys), self.join_capacity
         join_slots = seqs % j
-        join_ids = self._join_ids
         # An id leaves the join buffer when its slot is reused, unless it was sent again
-        # since (then it points at its newer slot). Dict work is done in C where it can be:
-        # one delete per pushed-out id, one update for the whole chunk.
+        # since (then it points at its newer slot). The index needs no delete: a label
+        # tells a pushed-out id by its sequence number (add_labels).
         leaving = join_slots[self._join_current[join_slots]]
         if leaving.size:
-            gone = self._join_slot_ids[leaving].tolist()
-            for old in gone:
-                del join_ids[old]
-            self._remember_expired(gone)
             self.join_evictions += leaving.size - int(self._join_labelled[leaving].sum())
-        repeated = join_ids.keys() & ids  # sent before: their older slots stop being current
-        for ident in repeated:
-            self._join_current[join_ids[ident] % j] = False
-        before = len(join_ids)
-        join_ids.update(zip(ids, seqs.tolist(), strict=True))
-        duplicates = n - (len(join_ids) - before)
-        if duplicates > len(repeated):  # an id twice in this chunk: only its last slot counts
-            latest = [join_ids[ident] for ident in ids]
-            self._join_current[join_slots] = np.asarray(latest, dtype=np.int64) == seqs
-        else:
-            self._join_current[join_slots] = True
-        self._join_slot_ids[join_slots] = ids
+        previous = self._ids.assign(keys, seqs)
+        # Sent before (in an earlier chunk or this one) and still in the buffer once this
+        # chunk is in: that older slot stops being current.
+        repeated = previous[previous >= max(0, self._next + n - j)]
+        self._join_current[join_slots] = True
+        self._join_current[repeated % j] = False
         self._join_class[join_slots] = outputs.classes
         self._join_value[join_slots] = outputs.values
         self._join_proba[join_slots] = outputs.proba
         self._join_has_proba[join_slots] = outputs.has_proba
         self._join_labelled[join_slots] = False
         self._estimated_update(join_slots, +1)
-        return duplicates
-
-    def _remember_expired(self, ids: list[str]) -> None:
-        limit, start = self._expired_limit, 0
-        while start < len(ids):
-            if len(self._expired) >= limit:
-                self._expired_before, self._expired = self._expired, {}
-            room = limit - len(self._expired)
-            self._expired.update(dict.fromkeys(ids[start : start + room]))
-            start += room
+        return int(repeated.size)
 
     def _window_join_slots(self) -> npt.NDArray[np.int64]:
         return np.arange(self._next - self.samples, self._next, dtype=np.int64) % self.join_capacity
@@ -594,19 +573,23 @@ class LiveWindow:
         chunk with array operations. Counting label by label cost ~60 µs per label, so a
         backfill of 50,000 late labels held the event loop for seconds.
         """
+        if not records:
+            return IntakeResult()
         unknown = duplicate = late = invalid = 0
         regression = self._task is Task.REGRESSION
         slots: list[int] = []
         seqs: list[int] = []
         truths: list[float] = []
         taken: set[int] = set()
-        for record in records:
-            seq = self._join_ids.get(record.id)
-            if seq is None:
-                if record.id in self._expired or record.id in self._expired_before:
-                    late += 1
-                else:
-                    unknown += 1
+        found = self._ids.lookup(self._ids.fingerprint([record.id for record in records]))
+        # The oldest sequence number still in the join buffer; older ones were pushed out.
+        oldest = self._next - self.join_capacity
+        for record, seq in zip(records, found.tolist(), strict=True):
+            if seq == ABSENT:
+                unknown += 1
+                continue
+            if seq < oldest:
+                late += 1
                 continue
             slot = seq % self.join_capacity
             if slot in taken or self._join_labelled[slot]:
@@ -748,9 +731,10 @@ class LiveWindow:
         return WindowSizes(
             window=self.samples,
             window_capacity=self.capacity,
-            join_ids=len(self._join_ids),
+            join_ids=int(np.count_nonzero(self._join_current)),
             join_capacity=self.join_capacity,
-            expired_ids=len(self._expired) + len(self._expired_before),
+            remembered_ids=len(self._ids),
+            remembered_capacity=self._ids.capacity,
             labels=self.labels,
             label_capacity=self.capacity,
         )

@@ -96,7 +96,7 @@ def test_memory_stays_bounded_under_ten_windows_of_traffic(
     sizes = window.sizes()
     assert sizes.window == sizes.window_capacity == 1_000
     assert sizes.join_ids <= sizes.join_capacity == 2_000
-    assert sizes.expired_ids <= sizes.join_capacity
+    assert sizes.remembered_ids <= sizes.remembered_capacity == 6_000
     assert sizes.labels <= sizes.label_capacity
     arrays_after = {k: v.nbytes for k, v in vars(window).items() if isinstance(v, np.ndarray)}
     assert arrays_after == arrays_before

@@ -142,9 +142,9 @@ def decode_records_body(raw: bytes) -> dict[str, Any]:
         "model": batch.model,
         "version": batch.version,
         "predictions": [
-            {"id": ident, "ts": ts, "features": row, "output": output, "proba": p}
+            {"id": ident.decode(), "ts": ts, "features": row, "output": output, "proba": p}
             for ident, ts, row, output, p in zip(
-                batch.ids,
+                batch.ids.tolist(),
                 batch.ts.tolist(),
                 batch.features.tolist(),
                 batch.outputs.tolist(),

@@ -51,7 +51,7 @@ def test_round_trip_keeps_every_value(rows: int, width: int, classes: int | None
     body = build_record_batch("iris", "v2", sent, labels)
     batch = parse_record_batch(body, max_rows=rows)
     assert (batch.model, batch.version, batch.rows) == ("iris", "v2", rows)
-    assert batch.ids == [f"{i:032x}" for i in range(rows)]
+    assert batch.ids.tolist() == [f"{i:032x}".encode() for i in range(rows)]
     np.testing.assert_array_equal(batch.ts, sent["ts"])
     np.testing.assert_array_equal(batch.features, sent["features"])
     assert batch.outputs.tolist() == sent["output"].tolist()
@@ -73,7 +73,7 @@ def test_labels_alone_need_no_columns() -> None:
 def test_short_ids_are_nul_padded_and_come_back_whole() -> None:
     sent = columns(2, 1, None)
     sent["id"] = np.array(["ab", "c"], dtype="S2")
-    assert parse_record_batch(build_record_batch("m", "v", sent), 2).ids == ["ab", "c"]
+    assert parse_record_batch(build_record_batch("m", "v", sent), 2).ids.tolist() == [b"ab", b"c"]
 
 
 def test_numeric_outputs_keep_their_type() -> None:

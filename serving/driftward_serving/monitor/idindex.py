@@ -22,9 +22,9 @@ out (bench/README.md). Here a chunk of ids is a few array operations:
   pushed out by the sequence number it gets back.
 
 Memory is fixed at start-up: 2 tables of the next power of two at or above
-``2 * generation`` slots, 24 bytes a slot, and 4 bytes a slot of scratch. This module knows nothing of the
-window; it must not hold id strings, and must not allocate per call beyond
-the chunk's own arrays.
+``2 * generation`` slots, 24 bytes a slot, and 4 bytes a slot of scratch.
+This module knows nothing of the window; it must not hold id strings, and
+must not allocate per call beyond the chunk's own arrays.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ ABSENT: Final = -1
 LANES: Final = 2
 _WORD: Final = 8
 HEX_DIGITS: Final = 32
+HASH_BLOCK_ROWS: Final = 1_024
 # splitmix64's finalizer, once per lane with its own multipliers (odd, from
 # splitmix64 and MurmurHash3's fmix64): a bijection of 64-bit words that mixes
 # every input bit into every output bit.
@@ -174,9 +175,12 @@ class IdIndex:
             table = np.array(encoded, dtype=f"S{width}") if encoded else np.empty(0, "S1")
         keys = np.empty((len(table), LANES), dtype=np.uint64)
         hexed = self._fingerprint_hex(table, lengths, keys)
-        if not hexed.all():
-            other = np.flatnonzero(~hexed)
-            keys[other] = self._hash(table[other], lengths[other])
+        other = np.flatnonzero(~hexed)
+        # In blocks of rows: a long id makes every row of the block that wide, and the
+        # hash's scratch is 16 bytes per word of it (2 MB per block at 512 UTF-8 chars).
+        for start in range(0, other.size, HASH_BLOCK_ROWS):
+            rows = other[start : start + HASH_BLOCK_ROWS]
+            keys[rows] = self._hash(table[rows], lengths[rows])
         return keys
 
     def _fingerprint_hex(

@@ -100,3 +100,12 @@ def test_fingerprints_that_share_a_slot_are_probed_past() -> None:
 def test_a_generation_must_hold_an_id() -> None:
     with pytest.raises(ValueError, match="generation: 0; expected at least 1"):
         IdIndex(0)
+
+
+def test_ids_hashed_in_blocks_match_ids_hashed_alone() -> None:
+    index = IdIndex(10, seed=7)
+    ids = [f"é-{i}" * (i % 50 + 1) for i in range(2_500)]  # non-ASCII, up to ~300 bytes
+    together = index.fingerprint(ids)
+    alone = np.concatenate([index.fingerprint([i]) for i in ids[::97]])
+    np.testing.assert_array_equal(together[::97], alone)
+    assert len(np.unique(together, axis=0)) == len(set(ids))

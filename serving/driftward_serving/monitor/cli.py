@@ -23,6 +23,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, make_asgi_app
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from driftward_serving.monitor.allocator import apply_allocator_tuning, find_mallopt
 from driftward_serving.monitor.config import ConfigError, ReferenceFormat
 from driftward_serving.monitor.profile import (
     DEFAULT_NUMERIC_BINS,
@@ -144,6 +145,8 @@ def main_monitor(argv: Sequence[str]) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
+    for line in apply_allocator_tuning(os.environ, find_mallopt()):
+        log.info("%s", line)
     import uvloop  # noqa: PLC0415 -- the event loop serving uses too; only needed to run
 
     try:

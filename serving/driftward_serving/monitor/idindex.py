@@ -216,8 +216,7 @@ class IdIndex:
     def _hash(self, table: npt.NDArray[np.bytes_], lengths: npt.NDArray[np.int64]) -> Keys:
         """Any other id: its words mixed with a seed per position and summed, then its
         length mixed in. An all-NUL word adds nothing, so the column width does not
-        change the sum. The high half of a hex id is never all of such a fingerprint's
-        second lane by design, only by a 2**-128 chance."""
+        change the sum. Such a fingerprint equals a hex id's only by a 2**-128 chance."""
         n, width = len(table), table.dtype.itemsize
         octets = table.view(np.uint8).reshape(n, width)
         if width % _WORD:

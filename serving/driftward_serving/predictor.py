@@ -29,7 +29,9 @@ import numpy as np
 import numpy.typing as npt
 import sklearn
 from scipy.special import expit
+from sklearn.base import BaseEstimator
 from sklearn.utils.extmath import softmax
+from sklearn.utils.validation import check_is_fitted
 
 FloatMatrix = npt.NDArray[np.float64]
 Array = npt.NDArray[Any]
@@ -59,6 +61,8 @@ ARGMAX_CLASSIFIERS = frozenset(
 _LOGISTIC = frozenset({"LogisticRegression", "LogisticRegressionCV"})
 _LINEAR_REGRESSORS = frozenset({"LinearRegression", "Ridge", "Lasso", "ElasticNet"})
 _PROBE_ROWS = 64
+# The rows tried, in turn, to learn how many outputs a model predicts per row.
+_PROBE_VALUES = (0.0, 1.0, 0.5, -1.0)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,9 @@ class Predictor:
     classes: Array | None
     kernel: Kernel
     kernel_name: str
+    # False when no probe row told how many outputs the model predicts per row (it
+    # declares no input width, or refused them all); each answer is checked instead.
+    outputs_probed: bool = True
 
     @property
     def task(self) -> str:
@@ -93,20 +100,35 @@ class ModelInputError(ValueError):
     """The model itself rejected an input that passed serving's checks."""
 
 
+class ModelOutputError(RuntimeError):
+    """The model answered with more than one output per row, which serving cannot serve."""
+
+
 def compute_prediction(predictor: Predictor, matrix: FloatMatrix) -> Prediction:
-    """Run the predictor's kernel on a validated matrix."""
+    """Run the predictor's kernel on a validated matrix: one output per row, shaped (n,)
+    or, for a regressor fitted on a one-column target, (n, 1) as the model answers."""
     try:
-        return predictor.kernel(matrix)
+        prediction = predictor.kernel(matrix)
     except ValueError as exc:
         # A model can have constraints serving cannot know (e.g. non-negative counts
         # for MultinomialNB); that is the caller's input, not a server fault.
         raise ModelInputError(str(exc)) from exc
+    outputs = prediction.outputs
+    if outputs.ndim != 1 and not (outputs.ndim == 2 and outputs.shape[1] == 1):
+        # Refused at load when a probe row could run (build_predictor); this is the
+        # model that refused every probe, and is a server fault, never served.
+        raise ModelOutputError(
+            f"the model answered {matrix.shape[0]} rows with outputs of shape "
+            f"{list(outputs.shape)}; driftward serves models with one output per row"
+        )
+    return prediction
 
 
 def build_predictor(model: object, feature_names: Sequence[str] | None = None) -> Predictor:
     """Inspect a fitted model and pick the fastest faithful kernel for it."""
     if not callable(getattr(model, "predict", None)):
         raise TypeError(f"the artifact holds a {type(model).__name__}, which has no predict()")
+    _check_fitted(model)
     n_features = _int_or_none(getattr(model, "n_features_in_", None))
     names = _feature_names(model, feature_names, n_features)
     final = _final_estimator(model)
@@ -132,6 +154,7 @@ def build_predictor(model: object, feature_names: Sequence[str] | None = None) -
         classes=classes,
         kernel=kernel,
         kernel_name=kernel_name,
+        outputs_probed=outputs is not None,
     )
 
 
@@ -145,13 +168,17 @@ def _count_outputs(model: Any, final: object, n_features: int | None) -> int | N
         return len(classes)
     if n_features is None:
         return None
-    try:
-        with sklearn.config_context(assume_finite=True), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            shape = np.shape(model.predict(np.zeros((1, n_features))))
-    except Exception:  # advisory: a model may refuse a row of zeros in any way
-        return None
-    return int(math.prod(shape[1:]))
+    # Models refuse some rows: log or Box-Cox steps refuse zeros, count models refuse
+    # negatives. The first row the model answers tells its output shape.
+    for value in _PROBE_VALUES:
+        try:
+            with sklearn.config_context(assume_finite=True), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                shape = np.shape(model.predict(np.full((1, n_features), value)))
+        except Exception:  # advisory: a model may refuse a probe row in any way
+            continue
+        return int(math.prod(shape[1:]))
+    return None
 
 
 def _int_or_none(value: object) -> int | None:
@@ -199,6 +226,18 @@ def plain_values(values: Array) -> Array:
         return values
     same = all(type(a) is type(b) and a == b for a, b in zip(plain.tolist(), listed, strict=True))
     return plain if same else values
+
+
+def _check_fitted(model: object) -> None:
+    """Raise NotFittedError (a ValueError naming the estimator) for a scikit-learn model,
+    or any pipeline step of it, saved before it was fitted: otherwise every request would
+    fail in the model, and read as the caller's bad input."""
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list):
+        for _, step in steps:
+            _check_fitted(step)
+    if isinstance(model, BaseEstimator):
+        check_is_fitted(model)
 
 
 def _final_estimator(model: object) -> object:

@@ -13,10 +13,15 @@ from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.preprocessing import MinMaxScaler, PowerTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from driftward_serving.predictor import ModelInputError, build_predictor, compute_prediction
+from driftward_serving.predictor import (
+    ModelInputError,
+    ModelOutputError,
+    build_predictor,
+    compute_prediction,
+)
 
 
 def fitted_classifiers() -> list[tuple[str, Any, np.ndarray, np.ndarray]]:
@@ -182,6 +187,58 @@ def test_a_model_with_two_outputs_per_row_is_refused_by_name(model: Any) -> None
     model.fit(X, _two_targets(X))
     with pytest.raises(ValueError, match=r"predicts 2 outputs per row .* fit one model per target"):
         build_predictor(model)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        LogisticRegression(),
+        make_pipeline(StandardScaler(), LogisticRegression()),
+        # Only the scaler is unfitted: check_is_fitted on the pipeline looks at the end.
+        make_pipeline(StandardScaler(), LogisticRegression().fit(np.eye(2), [0, 1])),
+    ],
+    ids=["estimator", "pipeline", "pipeline-step"],
+)
+def test_an_unfitted_model_is_refused_by_name(model: Any) -> None:
+    with pytest.raises(ValueError, match=r"This (LogisticRegression|Pipeline|StandardScaler) "):
+        build_predictor(model)
+
+
+def test_a_model_that_refuses_zeros_is_probed_with_other_rows() -> None:
+    # Box-Cox refuses a row of zeros; a row of ones still tells the two outputs.
+    X, _ = load_iris(return_X_y=True)
+    model = make_pipeline(PowerTransformer(method="box-cox"), LinearRegression())
+    model.fit(X, _two_targets(X))
+    with pytest.raises(ValueError, match=r"predicts 2 outputs per row"):
+        build_predictor(model)
+
+
+class RefusesConstantRows:
+    """Answers two outputs per row, and refuses any row of one repeated value."""
+
+    n_features_in_ = 2
+
+    def predict(self, data: np.ndarray) -> np.ndarray:
+        if (data == data[:, :1]).all(axis=1).any():
+            raise ValueError("a row of one repeated value")
+        return np.c_[data.sum(axis=1), data.prod(axis=1)]
+
+
+def test_a_model_that_refuses_every_probe_is_checked_on_each_answer() -> None:
+    predictor = build_predictor(RefusesConstantRows())
+    assert not predictor.outputs_probed
+    with pytest.raises(ModelOutputError, match=r"outputs of shape \[1, 2\]; .* one output per row"):
+        compute_prediction(predictor, np.array([[1.0, 2.0]]))
+
+
+def test_a_one_column_target_is_answered_as_the_model_shapes_it() -> None:
+    X, y = load_diabetes(return_X_y=True)
+    model = LinearRegression().fit(X, y.reshape(-1, 1))
+    predictor = build_predictor(model)
+    assert predictor.outputs_probed
+    outputs = compute_prediction(predictor, X[:3]).outputs
+    assert outputs.shape == (3, 1)
+    np.testing.assert_allclose(outputs, model.predict(X[:3]))
 
 
 def test_model_side_input_errors_are_input_errors() -> None:

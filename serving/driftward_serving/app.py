@@ -204,6 +204,9 @@ def create_app(
         metrics.model_ready.labels(settings.model_name, settings.model_version).set(
             1 if state.spec is not None else 0
         )
+        metrics.sklearn_mismatch.labels(settings.model_name, settings.model_version).set(
+            1 if state.model.sklearn_mismatch else 0
+        )
         sender = _start_sender(state)
         # Everything allocated so far (modules, the model) lives for the whole process;
         # freezing it keeps full collections from rescanning it mid-request (p99 spikes).
@@ -468,6 +471,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
                 predictor=predictor,
                 model_format=settings.model_format,
                 sha256=settings.artifact_sha256,
+                sklearn_mismatch=state.model.sklearn_mismatch,
             )
         )
 

@@ -29,6 +29,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,14 +37,19 @@ from typing import Any, BinaryIO, Final
 from urllib.parse import unquote, urlsplit
 
 import joblib
+import sklearn
 import skops.io
+from sklearn.exceptions import InconsistentVersionWarning
 
+from driftward_serving import recordbatch
 from driftward_serving.predictor import Predictor, build_predictor
 from driftward_serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES: Final = 1 << 20
+# How many estimator names a version-mismatch message lists per saved version.
+MISMATCH_NAMES_SHOWN: Final = 3
 HTTP_TIMEOUT_SECONDS: Final = 60.0
 
 # Readiness reasons (CamelCase, as Kubernetes condition reasons).
@@ -77,6 +83,9 @@ class ModelState:
     reason: str
     message: str
     predictor: Predictor | None = None
+    # Set when the artifact was saved with another scikit-learn version: the model is
+    # served (refusing would strand every stable version at an upgrade), and said so.
+    sklearn_mismatch: str = ""
 
 
 def read_model_state(settings: ServingSettings) -> ModelState:
@@ -84,13 +93,18 @@ def read_model_state(settings: ServingSettings) -> ModelState:
     scratch = Path(tempfile.mkdtemp(prefix="driftward-artifact-"))
     try:
         path = fetch_artifact(settings.artifact_uri, settings.artifact_sha256, scratch)
-        model = read_model(
-            path, settings.model_format, settings.allow_unsafe_formats, settings.trusted_types
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InconsistentVersionWarning)
+            model = read_model(
+                path, settings.model_format, settings.allow_unsafe_formats, settings.trusted_types
+            )
+        mismatch = describe_version_mismatch(_version_warnings(caught))
         try:
             predictor = build_predictor(model, settings.feature_names)
         except (TypeError, ValueError) as exc:
             raise ArtifactError(NOT_A_MODEL, f"the artifact cannot be served: {exc}") from exc
+        if settings.monitor_url:
+            check_monitorable(predictor)
     except ArtifactError as exc:
         log.error("model %s not ready: %s: %s", settings.model_name, exc.reason, exc.message)
         return ModelState(ready=False, reason=exc.reason, message=exc.message)
@@ -101,7 +115,67 @@ def read_model_state(settings: ServingSettings) -> ModelState:
         f"(sha256 {settings.artifact_sha256[:12]}...), kernel {predictor.kernel_name}"
     )
     log.info("model %s ready: %s", settings.model_name, message)
-    return ModelState(ready=True, reason=READY, message=message, predictor=predictor)
+    if mismatch:
+        log.warning("model %s: %s", settings.model_name, mismatch)
+        message = f"{message}; {mismatch}"
+    if not predictor.outputs_probed:
+        log.warning(
+            "model %s refused every probe row, so how many outputs it predicts per row is "
+            "checked on each request: a request answered with more than one is a 500",
+            settings.model_name,
+        )
+    return ModelState(
+        ready=True, reason=READY, message=message, predictor=predictor, sklearn_mismatch=mismatch
+    )
+
+
+def _version_warnings(caught: list[warnings.WarningMessage]) -> list[InconsistentVersionWarning]:
+    """The loader's version warnings; any other warning is shown as it would have been."""
+    found = []
+    for item in caught:
+        if isinstance(item.message, InconsistentVersionWarning):
+            found.append(item.message)
+        else:
+            warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+    return found
+
+
+def describe_version_mismatch(found: Sequence[InconsistentVersionWarning]) -> str:
+    """One sentence naming the scikit-learn versions the artifact's estimators were
+    saved with, when any differs from this process's; "" when none does."""
+    if not found:
+        return ""
+    by_version: dict[str, set[str]] = {}
+    for item in found:
+        by_version.setdefault(item.original_sklearn_version, set()).add(item.estimator_name)
+    trained = "; ".join(
+        f"{version} ({', '.join(sorted(names)[:MISMATCH_NAMES_SHOWN])}"
+        f"{', ...' if len(names) > MISMATCH_NAMES_SHOWN else ''})"
+        for version, names in sorted(by_version.items())
+    )
+    return (
+        f"saved with scikit-learn {trained} but served with scikit-learn "
+        f"{sklearn.__version__}; scikit-learn does not support loading a model across "
+        "versions and its answers may differ: retrain it with this version, or serve it "
+        "on an image with the version it was saved with"
+    )
+
+
+def check_monitorable(predictor: Predictor) -> None:
+    """Refuse a model whose predictions no record batch could carry to the monitor, at
+    load and with the reason, rather than serve it and drop every record it makes."""
+    if predictor.classes is None or predictor.classes.dtype.kind not in "OU":
+        return
+    for value in predictor.classes:
+        text = str(value)
+        if len(text) > recordbatch.MAX_CATEGORY_CHARS:
+            raise ArtifactError(
+                NOT_A_MODEL,
+                f"the model's class {text[:40]!r}... is {len(text)} characters long; the "
+                f"monitor takes class names of up to {recordbatch.MAX_CATEGORY_CHARS} "
+                "characters: refit the model on shorter labels, or serve it without "
+                "DRIFTWARD_SERVING_MONITOR_URL",
+            )
 
 
 def fetch_artifact(uri: str, expected_sha256: str, directory: Path) -> Path:

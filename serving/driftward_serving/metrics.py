@@ -53,6 +53,7 @@ class ServingMetrics:
     labels: Counter
     prediction_ids_evicted: Counter
     model_ready: Gauge
+    sklearn_mismatch: Gauge
     _request_children: dict[tuple[str, int], tuple[Any, Any]] = field(default_factory=dict)
     _batch_children: dict[str, Any] = field(default_factory=dict)
 
@@ -169,6 +170,14 @@ def build_metrics(
             registry=registry,
             multiprocess_mode="livemin",
         ),
+        sklearn_mismatch=Gauge(
+            "driftward_serving_model_sklearn_version_mismatch",
+            "1 if the artifact was saved with another scikit-learn version than the one "
+            "serving it (the readiness log line and the model metadata name both), else 0.",
+            ids,
+            registry=registry,
+            multiprocess_mode="livemax",
+        ),
     )
     for endpoint in ENDPOINTS:
         metrics.requests.labels(model, version, endpoint, "200")
@@ -185,6 +194,7 @@ def build_metrics(
     for tier in ID_TIERS:
         metrics.prediction_ids_evicted.labels(model, version, tier)
     metrics.model_ready.labels(model, version)
+    metrics.sklearn_mismatch.labels(model, version)
     return metrics
 
 

@@ -42,6 +42,7 @@ from typing import Any, NoReturn
 import numpy as np
 import numpy.typing as npt
 import orjson
+import sklearn
 
 from driftward_serving.predictor import FloatMatrix, Predictor
 
@@ -613,7 +614,13 @@ def build_predict_response(
 
 
 def build_model_metadata(
-    *, model_name: str, model_version: str, predictor: Predictor, model_format: str, sha256: str
+    *,
+    model_name: str,
+    model_version: str,
+    predictor: Predictor,
+    model_format: str,
+    sha256: str,
+    sklearn_mismatch: str = "",
 ) -> dict[str, Any]:
     """Build the V2 model metadata document."""
     n_features = predictor.n_features if predictor.n_features is not None else -1
@@ -637,6 +644,9 @@ def build_model_metadata(
         "kernel": predictor.kernel_name,
         "feature_names": list(predictor.feature_names) if predictor.feature_names else None,
         "classes": predictor.classes.tolist() if predictor.classes is not None else None,
+        "sklearn_version": sklearn.__version__,
+        # The sentence naming the versions the artifact was saved with, when any differs.
+        "sklearn_version_mismatch": sklearn_mismatch or None,
     }
     return {
         "name": model_name,

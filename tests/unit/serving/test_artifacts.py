@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import pickle
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,11 +15,13 @@ import boto3
 import joblib
 import numpy as np
 import pytest
+import sklearn
 import skops.io
 from moto.server import ThreadedMotoServer
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from driftward_serving import artifacts
@@ -186,6 +190,74 @@ def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+def save_as_if_with(version: str, model: object, path: Path) -> None:
+    """Save `model` as skops, recorded as saved by scikit-learn `version`."""
+    skops.io.dump(model, path)
+    with zipfile.ZipFile(path) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    schema = json.loads(members["schema.json"])
+
+    def rewrite(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "_sklearn_version":
+                    value["content"] = json.dumps(version)  # a JsonNode holds JSON text
+                else:
+                    rewrite(value)
+        elif isinstance(node, list):
+            for value in node:
+                rewrite(value)
+
+    rewrite(schema)
+    members["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in members.items():
+            target.writestr(name, data)
+
+
+def test_another_scikit_learn_version_is_served_and_said_everywhere(
+    serve: Callable[..., Served], iris_artifact: Artifact, tmp_path: Path
+) -> None:
+    path = tmp_path / "old.skops"
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    save_as_if_with("1.4.2", model.fit(iris_artifact.X, iris_artifact.y), path)
+    served = serve(artifact_uri=path.as_uri(), artifact_sha256=sha256_of(path))
+    assert served.client.get("/v2/health/ready").status_code == 200
+    assert served.sample("driftward_serving_model_sklearn_version_mismatch") == 1.0
+    parameters = served.client.get(f"/v2/models/{MODEL}").json()["parameters"]
+    assert parameters["sklearn_version"] == sklearn.__version__
+    mismatch = parameters["sklearn_version_mismatch"]
+    assert mismatch.startswith("saved with scikit-learn 1.4.2 (LogisticRegression, Pipeline, ")
+    assert f"served with scikit-learn {sklearn.__version__}" in mismatch
+    assert served.app.serving.model.message.endswith(mismatch)
+    answer = served.client.post("/predict", json={"instances": [ROW]})
+    assert answer.status_code == 200
+
+
+def test_the_same_scikit_learn_version_says_nothing(served: Served) -> None:
+    assert served.sample("driftward_serving_model_sklearn_version_mismatch") == 0.0
+    parameters = served.client.get(f"/v2/models/{MODEL}").json()["parameters"]
+    assert parameters["sklearn_version_mismatch"] is None
+
+
+def test_class_names_the_monitor_cannot_take_are_refused_only_with_a_monitor(
+    serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    X = np.random.default_rng(0).normal(size=(40, len(ROW)))
+    long_name = "x" * 600
+    y = np.where(X[:, 0] > 0, long_name, "short")
+    path = tmp_path / "long-classes.skops"
+    skops.io.dump(DecisionTreeClassifier(max_depth=2).fit(X, y), path)
+    uri, digest = path.as_uri(), sha256_of(path)
+    monitored = serve(artifact_uri=uri, artifact_sha256=digest, monitor_url="http://127.0.0.1:9")
+    assert_not_ready(monitored, artifacts.NOT_A_MODEL, "is 600 characters long")
+    assert "up to 512 characters" in monitored.client.get("/v2/health/ready").json()["message"]
+    unmonitored = serve(artifact_uri=uri, artifact_sha256=digest)  # monitor_url ""
+    answer = unmonitored.client.post("/predict", json={"instances": [[1.0, 0, 0, 0]]})
+    assert answer.status_code == 200
+    assert answer.json()["predictions"] == [long_name]
 
 
 def test_loads_over_http(

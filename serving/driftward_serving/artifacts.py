@@ -48,9 +48,9 @@ from driftward_serving.settings import ServingSettings
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES: Final = 1 << 20
+HTTP_TIMEOUT_SECONDS: Final = 60.0
 # How many estimator names a version-mismatch message lists per saved version.
 MISMATCH_NAMES_SHOWN: Final = 3
-HTTP_TIMEOUT_SECONDS: Final = 60.0
 
 # Readiness reasons (CamelCase, as Kubernetes condition reasons).
 READY: Final = "Ready"

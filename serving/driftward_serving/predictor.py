@@ -105,23 +105,13 @@ class ModelOutputError(RuntimeError):
 
 
 def compute_prediction(predictor: Predictor, matrix: FloatMatrix) -> Prediction:
-    """Run the predictor's kernel on a validated matrix: one output per row, shaped (n,)
-    or, for a regressor fitted on a one-column target, (n, 1) as the model answers."""
+    """Run the predictor's kernel on a validated matrix."""
     try:
-        prediction = predictor.kernel(matrix)
+        return predictor.kernel(matrix)
     except ValueError as exc:
         # A model can have constraints serving cannot know (e.g. non-negative counts
         # for MultinomialNB); that is the caller's input, not a server fault.
         raise ModelInputError(str(exc)) from exc
-    outputs = prediction.outputs
-    if outputs.ndim != 1 and not (outputs.ndim == 2 and outputs.shape[1] == 1):
-        # Refused at load when a probe row could run (build_predictor); this is the
-        # model that refused every probe, and is a server fault, never served.
-        raise ModelOutputError(
-            f"the model answered {matrix.shape[0]} rows with outputs of shape "
-            f"{list(outputs.shape)}; driftward serves models with one output per row"
-        )
-    return prediction
 
 
 def build_predictor(model: object, feature_names: Sequence[str] | None = None) -> Predictor:
@@ -147,6 +137,8 @@ def build_predictor(model: object, feature_names: Sequence[str] | None = None) -
     fast = _build_numpy_kernel(model, classes)
     if fast is not None and n_features is not None and _agrees(fast, generic, n_features, model):
         kernel_name, kernel = f"numpy-{type(final).__name__}", fast
+    if outputs is None:
+        kernel = _checking_outputs(kernel)
     return Predictor(
         model=model,
         n_features=n_features,
@@ -179,6 +171,24 @@ def _count_outputs(model: Any, final: object, n_features: int | None) -> int | N
             continue
         return int(math.prod(shape[1:]))
     return None
+
+
+def _checking_outputs(kernel: Kernel) -> Kernel:
+    """The kernel of a model no probe row could tell the outputs per row of: each answer
+    is checked, and one with more than one output per row is a server fault, never
+    served. (n, 1), a regressor fitted on a one-column target, is answered as it is."""
+
+    def checked(matrix: FloatMatrix) -> Prediction:
+        prediction = kernel(matrix)
+        outputs = prediction.outputs
+        if outputs.ndim != 1 and not (outputs.ndim == 2 and outputs.shape[1] == 1):
+            raise ModelOutputError(
+                f"the model answered {matrix.shape[0]} rows with outputs of shape "
+                f"{list(outputs.shape)}; driftward serves models with one output per row"
+            )
+        return prediction
+
+    return checked
 
 
 def _int_or_none(value: object) -> int | None:

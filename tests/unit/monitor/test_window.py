@@ -11,7 +11,7 @@ import pytest
 from driftward_serving.monitor import window as window_module
 from driftward_serving.monitor.config import MonitorConfig, parse_monitor_config
 from driftward_serving.monitor.counts import AUC_BINS
-from driftward_serving.monitor.profile import Profile, build_profile
+from driftward_serving.monitor.profile import CONFIDENCE_BINS, Profile, build_profile
 from driftward_serving.monitor.window import LabelRecord, LiveWindow, PredictionRecord
 
 from .data import COLORS, FEATURES, config_doc
@@ -476,3 +476,88 @@ def test_columns_of_the_wrong_width_are_rejected_and_bad_probabilities_ignored(
     assert snapshot.estimated.n == 1  # the NaN row carries no probabilities
     assert snapshot.output is not None
     assert snapshot.output[-1] == 1  # class 7 is not one of the model's classes
+
+
+@pytest.mark.parametrize("size", [1, 7])
+def test_ring_spans_put_rows_where_their_sequence_numbers_point(size: int) -> None:
+    for start in range(size):
+        for n in range(size + 1):
+            by_spans, by_index = np.full(size, -1), np.full(size, -1)
+            rows = np.arange(n) + 100
+            for ring, part in window_module._ring_spans(start, n, size):
+                by_spans[ring] = rows[part]
+            by_index[(start + np.arange(n)) % size] = rows
+            np.testing.assert_array_equal(by_spans, by_index, err_msg=f"start={start} n={n}")
+
+
+def test_row_max_is_each_rows_largest_value(rng: np.random.Generator) -> None:
+    for width in range(1, 41):
+        rows = rng.normal(size=(50, width))
+        np.testing.assert_array_equal(window_module._row_max(rows), rows.max(axis=1))
+
+
+@pytest.mark.parametrize("numeric_first", [True, False])
+def test_estimates_and_counts_equal_a_recount_of_the_window(
+    rng: np.random.Generator, reference: dict[str, Any], numeric_first: bool
+) -> None:
+    """Column batches across both rings' ends (window 1,000, join buffer 1,500), with
+    rows without usable probabilities and outputs that are not a known class: the
+    incremental estimates equal a recount of the last 1,000 rows, and the drift counts
+    equal the record path's, whether the numeric features come first or not."""
+    order = [0, 1, 2] if numeric_first else [2, 0, 1]
+    specs = [FEATURES[i] for i in order]
+    codes = {name: float(i) for i, name in enumerate(COLORS)}
+    coded = {**reference, "color": [codes[c] for c in reference["color"]]}
+    profile = build_profile(coded, specs, target="y", proba_columns=["p0", "p1"])
+    config = parse_monitor_config(
+        config_doc(features=[{"name": f.name, "type": f.type.value} for f in specs])
+    )
+    by_columns = LiveWindow(profile, config, join_buffer_size=1_500)
+    by_records = LiveWindow(profile, config, join_buffer_size=1_500)
+    records = _coded(make_predictions(rng, 5_300, shift=0.2))
+    outputs = np.array([r.output for r in records])
+    outputs[::97] = 7  # not a class of the model
+    proba = np.array([r.proba for r in records], dtype=np.float64)
+    proba[::89] = np.nan  # no usable probabilities
+    features = np.array([[r.features[i] for i in order] for r in records], dtype=np.float64)
+    start = 0
+    for size in [400, 650, 1_000, 333, 1_000, 917, 1_000]:
+        rows = slice(start, start + size)
+        by_columns.add_prediction_columns(
+            [r.id for r in records[rows]],
+            np.array([r.ts for r in records[rows]]),
+            features[rows],
+            outputs[rows],
+            proba[rows],
+        )
+        by_records.add_predictions(
+            [
+                PredictionRecord(r.id, r.ts, [r.features[i] for i in order], int(o), list(p))
+                for r, o, p in zip(records[rows], outputs[rows], proba[rows], strict=True)
+            ]
+        )
+        start += size
+    got, want = by_columns.snapshot(), by_records.snapshot()
+    for name in want.features:
+        np.testing.assert_array_equal(got.features[name], want.features[name])
+    kept_proba, kept_outputs = proba[start - 1_000 : start], outputs[start - 1_000 : start]
+    usable = np.isfinite(kept_proba).all(axis=1)
+    top = kept_proba[usable].max(axis=1)
+    bins = np.clip((top * CONFIDENCE_BINS).astype(int), 0, CONFIDENCE_BINS - 1)
+    by_predicted = np.zeros((2, 2))
+    for output, row in zip(kept_outputs[usable], kept_proba[usable], strict=True):
+        if output in (0, 1):
+            by_predicted[output] += row
+    for snapshot in (got, want):
+        estimated = snapshot.estimated
+        assert estimated is not None
+        assert estimated.n == int(usable.sum())
+        np.testing.assert_array_equal(
+            estimated.confidence_counts, np.bincount(bins, minlength=CONFIDENCE_BINS)
+        )
+        np.testing.assert_allclose(
+            estimated.confidence_sums,
+            np.bincount(bins, weights=top, minlength=CONFIDENCE_BINS),
+            rtol=1e-6,
+        )
+        np.testing.assert_allclose(estimated.proba_sum_by_predicted, by_predicted, rtol=1e-6)

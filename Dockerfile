@@ -18,18 +18,19 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # Builder: turn the project into a wheel and install it with its dependencies
 # into a self-contained virtualenv. Every dependency ships manylinux wheels, so
-# no compiler is needed even here.
+# no compiler is needed even here. The dependencies' versions are the exact ones
+# in hack/constraints.txt, which `make setup` installs for the test suite too.
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md hack/constraints.txt ./
 COPY operator/ operator/
 COPY serving/ serving/
 RUN python -m venv /opt/driftward \
     && /opt/driftward/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
-    && /opt/driftward/bin/pip install --no-cache-dir /wheels/*.whl \
+    && /opt/driftward/bin/pip install --no-cache-dir -c constraints.txt /wheels/*.whl \
     && /opt/driftward/bin/python -m compileall -q /opt/driftward/lib
 
 # Final: the slim base plus the virtualenv, nothing else: no build tools, no

@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test setup testbed browser promtool lint typecheck unit cluster-up cluster-down clean
 
-$(VENV)/.installed: pyproject.toml
+# Exact versions of every dependency (hack/constraints.txt), the same the image installs.
+$(VENV)/.installed: pyproject.toml hack/constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftward needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c hack/constraints.txt -e ".[dev]"
 	touch $@
 
 setup: $(VENV)/.installed ## Python environment in .venv

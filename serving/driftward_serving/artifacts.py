@@ -61,6 +61,7 @@ UNSAFE_FORMAT_REFUSED: Final = "UnsafeFormatRefused"
 UNTRUSTED_TYPES: Final = "UntrustedTypes"
 LOAD_FAILED: Final = "LoadFailed"
 NOT_A_MODEL: Final = "NotAModel"
+SKLEARN_VERSION_REFUSED: Final = "SklearnVersionRefused"
 
 # Modules whose classes a skops artifact may instantiate without being listed by name.
 TRUSTED_MODULE_PREFIXES: Final = ("sklearn.", "numpy.", "scipy.sparse.", "scipy.special.")
@@ -83,14 +84,16 @@ class ModelState:
     reason: str
     message: str
     predictor: Predictor | None = None
-    # Set when the artifact was saved with another scikit-learn version: the model is
-    # served (refusing would strand every stable version at an upgrade), and said so.
+    # Set when the artifact was saved with another scikit-learn version. By default the
+    # model is served (refusing would strand every stable version at an upgrade), and
+    # said so; SKLEARN_VERSION_MISMATCH=refuse makes it a reason not to be ready.
     sklearn_mismatch: str = ""
 
 
 def read_model_state(settings: ServingSettings) -> ModelState:
     """Fetch, verify and load the configured artifact; report failure as a state, never raise."""
     scratch = Path(tempfile.mkdtemp(prefix="driftward-artifact-"))
+    mismatch = ""
     try:
         path = fetch_artifact(settings.artifact_uri, settings.artifact_sha256, scratch)
         with warnings.catch_warnings(record=True) as caught:
@@ -99,6 +102,13 @@ def read_model_state(settings: ServingSettings) -> ModelState:
                 path, settings.model_format, settings.allow_unsafe_formats, settings.trusted_types
             )
         mismatch = describe_version_mismatch(_version_warnings(caught))
+        if mismatch and settings.sklearn_version_mismatch == "refuse":
+            raise ArtifactError(
+                SKLEARN_VERSION_REFUSED,
+                f"the artifact was {mismatch}; it is refused because "
+                "DRIFTWARD_SERVING_SKLEARN_VERSION_MISMATCH=refuse (set it to warn to serve "
+                "it anyway)",
+            )
         try:
             predictor = build_predictor(model, settings.feature_names)
         except (TypeError, ValueError) as exc:
@@ -107,7 +117,9 @@ def read_model_state(settings: ServingSettings) -> ModelState:
             check_monitorable(predictor)
     except ArtifactError as exc:
         log.error("model %s not ready: %s: %s", settings.model_name, exc.reason, exc.message)
-        return ModelState(ready=False, reason=exc.reason, message=exc.message)
+        return ModelState(
+            ready=False, reason=exc.reason, message=exc.message, sklearn_mismatch=mismatch
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     message = (

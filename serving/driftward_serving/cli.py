@@ -29,12 +29,17 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from driftward_serving.settings import ENV_PREFIX, ServingSettings, build_settings_error
+from driftward_serving.settings import (
+    ENV_PREFIX,
+    ServingSettings,
+    SklearnVersionMismatch,
+    build_settings_error,
+)
 
 if TYPE_CHECKING:
     from driftward_serving.artifacts import ModelState
@@ -69,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--format", default="skops", choices=("skops", "joblib", "pickle"))
     local.add_argument(
         "--allow-unsafe-formats", action="store_true", help="accept joblib/pickle artifacts"
+    )
+    local.add_argument(
+        "--sklearn-version-mismatch",
+        default="warn",
+        choices=get_args(SklearnVersionMismatch),
+        help="an artifact saved with another scikit-learn: serve it and say so, or refuse it",
     )
     local.add_argument("--name", default="model", help="model name in /v2/models/{name}")
     local.add_argument("--model-version", default="local", help="version label")
@@ -214,6 +225,7 @@ def _local(args: argparse.Namespace) -> int:
         "ARTIFACT_SHA256": args.sha256,
         "MODEL_FORMAT": args.format,
         "ALLOW_UNSAFE_FORMATS": "true" if args.allow_unsafe_formats else "false",
+        "SKLEARN_VERSION_MISMATCH": args.sklearn_version_mismatch,
         "HOST": args.host,
         "PORT": str(args.port),
         "METRICS_PORT": str(args.metrics_port),

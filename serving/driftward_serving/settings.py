@@ -23,6 +23,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 ModelFormat = Literal["skops", "joblib", "pickle"]
+SklearnVersionMismatch = Literal["warn", "refuse"]
 
 
 class ServingSettings(BaseSettings):
@@ -53,6 +54,11 @@ class ServingSettings(BaseSettings):
 
     allow_unsafe_formats: bool = False
     """Opt-in to loading joblib/pickle artifacts, which can run arbitrary code when loaded."""
+
+    sklearn_version_mismatch: SklearnVersionMismatch = "warn"
+    """An artifact saved with another scikit-learn version: warn (serve it, and say so in
+    the log, the ready message, the model metadata and a gauge) or refuse (never ready,
+    reason SklearnVersionRefused)."""
 
     trusted_types: list[str] = Field(default_factory=list)
     """JSON list of extra fully-qualified type names a skops artifact may use."""

@@ -236,6 +236,26 @@ def test_another_scikit_learn_version_is_served_and_said_everywhere(
     assert answer.status_code == 200
 
 
+def test_another_scikit_learn_version_is_refused_when_asked(
+    serve: Callable[..., Served], iris_artifact: Artifact, tmp_path: Path
+) -> None:
+    path = tmp_path / "old.skops"
+    save_as_if_with(
+        "1.4.2", LogisticRegression(max_iter=1000).fit(iris_artifact.X, iris_artifact.y), path
+    )
+    refused = serve(
+        artifact_uri=path.as_uri(),
+        artifact_sha256=sha256_of(path),
+        sklearn_version_mismatch="refuse",
+    )
+    assert_not_ready(refused, artifacts.SKLEARN_VERSION_REFUSED, "saved with scikit-learn 1.4.2")
+    message = refused.client.get("/v2/health/ready").json()["message"]
+    assert "DRIFTWARD_SERVING_SKLEARN_VERSION_MISMATCH=refuse" in message
+    assert refused.sample("driftward_serving_model_sklearn_version_mismatch") == 1.0
+    same = serve(sklearn_version_mismatch="refuse")  # the iris artifact, saved by this version
+    assert same.client.get("/v2/health/ready").status_code == 200
+
+
 def test_the_same_scikit_learn_version_says_nothing(served: Served) -> None:
     assert served.sample("driftward_serving_model_sklearn_version_mismatch") == 0.0
     parameters = served.client.get(f"/v2/models/{MODEL}").json()["parameters"]

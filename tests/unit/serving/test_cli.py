@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from driftward_serving import cli
+from driftward_serving import cli, runner
 from driftward_serving.settings import ServingSettings
 from tests.unit.serving.conftest import FEATURES, Artifact, free_port, wait_for
 
@@ -45,6 +45,7 @@ def test_missing_settings_name_the_variable(
         ("ARTIFACT_SHA256", "abc", "64 hexadecimal"),
         ("ARTIFACT_URI", "ftp://x/model", "file://, http://, https://, s3://"),
         ("MODEL_FORMAT", "onnx", "'skops', 'joblib' or 'pickle'"),
+        ("SKLEARN_VERSION_MISMATCH", "ignore", "'warn' or 'refuse'"),
         ("PORT", "0", "greater than or equal to 1"),
         ("MONITOR_URL", "tcp://monitor", "empty to disable"),
         ("FEATURE_NAMES", "a,b", "give a JSON list"),
@@ -232,3 +233,19 @@ def test_workers_share_metrics_and_the_label_ledger(
     finally:
         out = stop(process)
     assert process.returncode == 0, out
+
+
+def test_local_passes_the_version_mismatch_policy_to_the_server(
+    iris_artifact: Artifact, clean_env: pytest.MonkeyPatch
+) -> None:
+    seen: list[ServingSettings] = []
+    clean_env.setattr(runner, "run_server", lambda settings, on_ready=None: seen.append(settings))
+    argv = ["local", "--artifact", str(iris_artifact.path), "--sha256", iris_artifact.sha256]
+    before = dict(os.environ)
+    try:  # local turns its flags into DRIFTWARD_SERVING_* variables of this process
+        assert cli.main([*argv, "--sklearn-version-mismatch", "refuse"]) == 0
+        assert cli.main(argv) == 0
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+    assert [s.sklearn_version_mismatch for s in seen] == ["refuse", "warn"]

@@ -253,6 +253,10 @@ def build_deployment(mm: Mapping[str, Any], active: VersionRef) -> Manifest:
             "value": "true" if active.allow_unsafe_format else "false",
         },
         {
+            "name": "DRIFTWARD_SERVING_SKLEARN_VERSION_MISMATCH",
+            "value": str(serving.get("sklearnVersionMismatch", "Warn")).lower(),
+        },
+        {
             "name": "DRIFTWARD_SERVING_FEATURE_NAMES",
             "value": json.dumps([f["name"] for f in spec["monitoring"]["features"]]),
         },

@@ -50,6 +50,7 @@ def test_examples_are_accepted_and_defaulted(
     assert spec["monitoring"]["window"]["size"] >= 100
     assert spec["monitoring"]["drift"]["correction"] in {"Holm", "BenjaminiHochberg"}
     assert spec["serving"]["replicas"] >= 1
+    assert spec["serving"]["sklearnVersionMismatch"] in {"Warn", "Refuse"}
 
 
 def test_kubectl_explain_teaches_the_api(crd_installed: None, testbed: Testbed) -> None:
@@ -125,6 +126,11 @@ INVALID: list[tuple[str, Mutation, str]] = [
         'spec.model.task: Unsupported value: "Ranking"',
     ),
     ("zero-replicas", _set("spec.serving.replicas", 0), "spec.serving.replicas: Invalid value: 0"),
+    (
+        "unknown-version-mismatch-policy",
+        _set("spec.serving.sklearnVersionMismatch", "Ignore"),
+        'spec.serving.sklearnVersionMismatch: Unsupported value: "Ignore"',
+    ),
     ("privileged-port", _set("spec.serving.port", 80), "spec.serving.port: Invalid value: 80"),
     (
         "env-value-and-valueFrom",

@@ -85,6 +85,7 @@ def test_deployment_serves_the_active_version_not_the_spec(make_mm: MakeMM) -> N
     assert env["DRIFTWARD_SERVING_ARTIFACT_SHA256"] == "0" * 64
     assert env["DRIFTWARD_SERVING_MODEL_FORMAT"] == "skops"
     assert env["DRIFTWARD_SERVING_ALLOW_UNSAFE_FORMATS"] == "false"
+    assert env["DRIFTWARD_SERVING_SKLEARN_VERSION_MISMATCH"] == "warn"
     assert deployment["metadata"]["annotations"][api.ANNOTATION_DIGEST] == "0" * 64
     assert deployment["spec"]["template"]["metadata"]["labels"][api.LABEL_VERSION] == "v0"
     assert deployment["spec"]["selector"] == {"matchLabels": {api.LABEL_MODEL: "iris"}}
@@ -181,3 +182,10 @@ def test_monitor_config_is_one_the_monitor_accepts(
     assert [f.name for f in config.features] == [
         f["name"] for f in mm["spec"]["monitoring"]["features"]
     ]
+
+
+def test_the_version_mismatch_policy_reaches_the_model_server(make_mm: MakeMM) -> None:
+    mm = make_mm()
+    mm["spec"].setdefault("serving", {})["sklearnVersionMismatch"] = "Refuse"
+    server = build_deployment(mm, active_of(mm))["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(server)["DRIFTWARD_SERVING_SKLEARN_VERSION_MISMATCH"] == "refuse"

@@ -132,9 +132,12 @@ def read_model_state(settings: ServingSettings) -> ModelState:
         message = f"{message}; {mismatch}"
     if not predictor.outputs_probed:
         log.warning(
-            "model %s refused every probe row, so how many outputs it predicts per row is "
-            "checked on each request: a request answered with more than one is a 500",
+            "model %s %s, so how many outputs it predicts per row is checked on each "
+            "request: a request answered with more than one is a 500",
             settings.model_name,
+            "declares no input width"
+            if predictor.n_features is None
+            else "refused every probe row",
         )
     return ModelState(
         ready=True, reason=READY, message=message, predictor=predictor, sklearn_mismatch=mismatch

@@ -487,25 +487,25 @@ class LiveWindow:
         return _Outputs.classification(classes, proba if fits else None, k)
 
     def _estimated_update(self, join_slots: npt.NDArray[np.int64], sign: int) -> None:
-        mask = self._join_has_proba[join_slots]
-        if not mask.all():
-            if not mask.any():
-                return
-            join_slots = join_slots[mask]
-        self._count_estimated(self._join_class[join_slots], self._join_proba[join_slots], sign)
-
-    def _count_outputs_estimated(self, outputs: _Outputs) -> None:
-        """Count a chunk's outputs in, from the chunk itself rather than the join buffer."""
-        has = outputs.has_proba
-        if has.all():
-            self._count_estimated(outputs.classes, outputs.proba, +1)
-        elif has.any():
-            self._count_estimated(outputs.classes[has], outputs.proba[has], +1)
+        self._count_estimated(
+            self._join_class[join_slots],
+            self._join_proba[join_slots],
+            self._join_has_proba[join_slots],
+            sign,
+        )
 
     def _count_estimated(
-        self, predicted: npt.NDArray[np.int32], proba: npt.NDArray[np.float32], sign: int
+        self,
+        predicted: npt.NDArray[np.int32],
+        proba: npt.NDArray[np.float32],
+        has_proba: npt.NDArray[np.bool_],
+        sign: int,
     ) -> None:
-        """Add (sign +1) or take off (-1) rows that all have probabilities."""
+        """Add (sign +1) or take off (-1) the rows that have probabilities."""
+        if not has_proba.all():
+            if not has_proba.any():
+                return
+            predicted, proba = predicted[has_proba], proba[has_proba]
         k = self._k
         rows = proba.astype(np.float64)
         confidence = _row_max(rows)
@@ -607,7 +607,8 @@ class LiveWindow:
             self._join_has_proba[ring] = outputs.has_proba[part]
             self._join_labelled[ring] = False
         self._join_current[repeated % j] = False
-        self._count_outputs_estimated(outputs)
+        # Counted from the chunk itself, not gathered back from the join buffer.
+        self._count_estimated(outputs.classes, outputs.proba, outputs.has_proba, +1)
         return int(repeated.size)
 
     def _window_join_slots(self) -> npt.NDArray[np.int64]:

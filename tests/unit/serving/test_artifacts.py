@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import pickle
 import threading
 import zipfile
@@ -320,3 +321,26 @@ def test_loads_from_s3_compatible_storage(
     assert served.client.post("/predict", json={"instances": [ROW]}).json()["predictions"] == [0]
     missing = serve(artifact_uri="s3://models/iris/v4/model.skops")
     assert_not_ready(missing, artifacts.FETCH_FAILED, "s3://models/iris/v4/model.skops")
+
+
+class NoDeclaredWidth:
+    """Predicts one value per row and declares no input width (no n_features_in_)."""
+
+    def predict(self, data: np.ndarray) -> np.ndarray:
+        return np.asarray(data).sum(axis=1)
+
+
+def test_a_model_without_a_declared_width_is_logged_as_unprobed(
+    serve: Callable[..., Served], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "duck.pkl"
+    path.write_bytes(pickle.dumps(NoDeclaredWidth()))
+    with caplog.at_level(logging.WARNING, logger="driftward_serving"):
+        served = serve(
+            artifact_uri=path.as_uri(),
+            artifact_sha256=sha256_of(path),
+            model_format="pickle",
+            allow_unsafe_formats=True,
+        )
+    assert served.client.get("/v2/health/ready").status_code == 200
+    assert "declares no input width, so how many outputs" in caplog.text

@@ -591,10 +591,8 @@ class LiveWindow:
         # since (then it points at its newer slot). The index needs no delete: a label
         # tells a pushed-out id by its sequence number (add_labels).
         for ring, _ in spans:
-            leaving = self._join_current[ring]
-            self.join_evictions += int(
-                np.count_nonzero(leaving) - np.count_nonzero(leaving & self._join_labelled[ring])
-            )
+            unlabelled = self._join_current[ring] & ~self._join_labelled[ring]
+            self.join_evictions += int(np.count_nonzero(unlabelled))
         previous = self._ids.assign(keys, seqs)
         # Sent before (in an earlier chunk or this one) and still in the buffer once this
         # chunk is in: that older slot stops being current.
